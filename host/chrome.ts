@@ -1,0 +1,63 @@
+import { existsSync } from "node:fs";
+import puppeteer, { type Browser } from "puppeteer";
+
+export interface ChromeOptions {
+  /** CHROME_PATH, else PUPPETEER_EXECUTABLE_PATH, else Debian's chromium, else Puppeteer's own. */
+  executablePath?: string;
+  headless: boolean;
+  /** Accept the SIP server's self-signed certificate (twin and local tests only). */
+  insecureTls: boolean;
+  /** Extra flags, e.g. for debugging. */
+  args?: string[];
+}
+
+const SYSTEM_CHROMES = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome", "/usr/bin/google-chrome-stable"];
+
+export function resolveChromePath(configured?: string): string | undefined {
+  const explicit = configured || process.env.CHROME_PATH || process.env.PUPPETEER_EXECUTABLE_PATH;
+  if (explicit) return explicit;
+  return SYSTEM_CHROMES.find((p) => existsSync(p));
+}
+
+/**
+ * The flags that make WebRTC work headless, offline and as root:
+ * loopback ICE candidates need both --allow-loopback-in-peer-connection and a media permission;
+ * background throttling would stretch the audio threads' timers.
+ */
+export function chromeArgs(opts: Pick<ChromeOptions, "insecureTls" | "args">): string[] {
+  return [
+    ...(process.getuid?.() === 0 ? ["--no-sandbox"] : []),
+    "--allow-loopback-in-peer-connection",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--disable-quic",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
+    "--disable-gpu",
+    ...(opts.insecureTls ? ["--ignore-certificate-errors"] : []),
+    ...(opts.args ?? []),
+  ];
+}
+
+export async function launchChrome(opts: ChromeOptions): Promise<Browser> {
+  return puppeteer.launch({
+    executablePath: resolveChromePath(opts.executablePath),
+    headless: opts.headless,
+    acceptInsecureCerts: opts.insecureTls,
+    args: chromeArgs(opts),
+    // The host hangs up and unregisters before Chrome goes: it handles signals itself.
+    handleSIGINT: false,
+    handleSIGTERM: false,
+    handleSIGHUP: false,
+    defaultViewport: null,
+  });
+}

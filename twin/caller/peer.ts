@@ -1,0 +1,168 @@
+import {
+  RTCPeerConnection,
+  RTCRtpCodecParameters,
+  RtpHeader,
+  RtpPacket,
+  type RTCRtpTransceiver,
+} from "werift";
+import { randomInt } from "node:crypto";
+import { opusCodec, pcmuCodec, type AudioCodec } from "./codec.ts";
+import { createSource, type AudioSource } from "./source.ts";
+import { Recorder } from "./recorder.ts";
+import { pacer } from "./pacer.ts";
+
+export type CallerCodec = "opus" | "PCMU";
+
+const CODEC_PARAMS: Record<CallerCodec, () => RTCRtpCodecParameters> = {
+  opus: () => new RTCRtpCodecParameters({ mimeType: "audio/opus", clockRate: 48000, channels: 2, payloadType: 111 }),
+  PCMU: () => new RTCRtpCodecParameters({ mimeType: "audio/PCMU", clockRate: 8000, channels: 1, payloadType: 0 }),
+};
+const TELEPHONE_EVENT = () =>
+  new RTCRtpCodecParameters({ mimeType: "audio/telephone-event", clockRate: 8000, channels: 1, payloadType: 101, parameters: "0-15" });
+
+/**
+ * The far end of a call: a real WebRTC endpoint (werift: ICE, DTLS-SRTP, RTP) on loopback only.
+ * It plays a source, records what it hears, and is told when to stop.
+ */
+export class CallerPeer {
+  readonly pc: RTCPeerConnection;
+  private transceiver: RTCRtpTransceiver;
+  private codec: AudioCodec | undefined;
+  private source: AudioSource;
+  private sourceRate = 0;
+  private frame: Float32Array | undefined;
+  private pcm: Int16Array | undefined;
+  private seq = randomInt(0, 0xffff);
+  private ts = randomInt(0, 0x7fffffff);
+  private readonly ssrc = randomInt(1, 0x7fffffff);
+  private decoders = new Map<number, AudioCodec>();
+  recorder: Recorder | undefined;
+  framesSent = 0;
+  /** Wall-clock ms when ICE+DTLS came up: audio flows from here. */
+  connectedAtMs: number | undefined;
+  private stopPacing: (() => void) | undefined;
+
+  constructor(private readonly playSpec: string, codecs: CallerCodec[] = ["opus", "PCMU"]) {
+    this.pc = new RTCPeerConnection({
+      codecs: { audio: [...codecs.map((c) => CODEC_PARAMS[c]()), TELEPHONE_EVENT()] },
+      // Loopback only: the twin never sends media anywhere else.
+      iceInterfaceAddresses: { udp4: "127.0.0.1" },
+      iceAdditionalHostAddresses: ["127.0.0.1"],
+      iceUseIpv6: false,
+      iceServers: [],
+    });
+    this.transceiver = this.pc.addTransceiver("audio", { direction: "sendrecv" });
+    this.source = { read: () => false };
+    this.transceiver.onTrack.subscribe((track) => {
+      track.onReceiveRtp.subscribe((rtp) => this.onRtp(rtp));
+    });
+    this.pc.connectionStateChange.subscribe((state) => {
+      if (state === "connected" && this.connectedAtMs === undefined) {
+        this.connectedAtMs = Date.now();
+        this.startSending();
+      }
+    });
+  }
+
+  /** A complete offer (all candidates inline, no trickle), as RingCentral sends. */
+  async createOffer(): Promise<string> {
+    await this.pc.setLocalDescription(await this.pc.createOffer());
+    await this.gathered();
+    return this.pc.localDescription!.sdp;
+  }
+
+  async acceptAnswer(sdp: string): Promise<void> {
+    await this.pc.setRemoteDescription({ type: "answer", sdp });
+    this.chooseCodec();
+  }
+
+  /** For calls the page places: the caller answers the page's offer. */
+  async answerOffer(sdp: string): Promise<string> {
+    await this.pc.setRemoteDescription({ type: "offer", sdp });
+    await this.pc.setLocalDescription(await this.pc.createAnswer());
+    await this.gathered();
+    this.chooseCodec();
+    return this.pc.localDescription!.sdp;
+  }
+
+  get negotiatedCodec(): string | undefined {
+    return this.codec?.name;
+  }
+
+  /** Switch what the caller says mid-call. */
+  play(spec: string): void {
+    if (!this.codec) return;
+    this.source = createSource(spec, this.codec.rate);
+  }
+
+  async close(): Promise<void> {
+    this.stopPacing?.();
+    this.stopPacing = undefined;
+    await this.pc.close().catch(() => {});
+    this.codec?.close();
+    for (const d of this.decoders.values()) d.close();
+  }
+
+  private async gathered(): Promise<void> {
+    if (this.pc.iceGatheringState === "complete") return;
+    await new Promise<void>((resolve) => {
+      const { unSubscribe } = this.pc.iceGatheringStateChange.subscribe((s) => {
+        if (s === "complete") {
+          unSubscribe();
+          resolve();
+        }
+      });
+    });
+  }
+
+  private chooseCodec(): void {
+    const negotiated = this.transceiver.codecs.find((c) => !/telephone-event/i.test(c.mimeType));
+    if (!negotiated) throw new Error("no audio codec negotiated");
+    this.codec = /opus/i.test(negotiated.mimeType) ? opusCodec(negotiated.payloadType) : pcmuCodec(negotiated.payloadType);
+    this.recorder = new Recorder(this.codec.rate, this.codec.clockRate);
+    this.source = createSource(this.playSpec, this.codec.rate);
+    this.sourceRate = this.codec.rate;
+    this.frame = new Float32Array(this.codec.samplesPerFrame);
+    this.pcm = new Int16Array(this.codec.samplesPerFrame);
+  }
+
+  private decoderFor(payloadType: number): AudioCodec | undefined {
+    if (this.codec && payloadType === this.codec.payloadType) {
+      let d = this.decoders.get(payloadType);
+      if (!d) this.decoders.set(payloadType, (d = this.codec.name === "opus" ? opusCodec(payloadType) : pcmuCodec(payloadType)));
+      return d;
+    }
+    return undefined;
+  }
+
+  private onRtp(rtp: RtpPacket): void {
+    const decoder = this.decoderFor(rtp.header.payloadType);
+    if (!decoder || !this.recorder) return;
+    this.recorder.push(rtp.header.sequenceNumber, rtp.header.timestamp, decoder.decode(rtp.payload));
+  }
+
+  private startSending(): void {
+    if (this.stopPacing || !this.codec) return;
+    this.stopPacing = pacer.add(() => this.sendFrame());
+  }
+
+  private sendFrame(): void {
+    const codec = this.codec!;
+    const frame = this.frame!;
+    const pcm = this.pcm!;
+    if (this.sourceRate !== codec.rate) return;
+    this.source.read(frame);
+    for (let i = 0; i < frame.length; i++) pcm[i] = Math.max(-32768, Math.min(32767, Math.round(frame[i] * 32767)));
+    const header = new RtpHeader({
+      payloadType: codec.payloadType,
+      sequenceNumber: this.seq,
+      timestamp: this.ts >>> 0,
+      ssrc: this.ssrc,
+      marker: this.framesSent === 0,
+    });
+    this.seq = (this.seq + 1) & 0xffff;
+    this.ts = (this.ts + (codec.clockRate * 20) / 1000) >>> 0;
+    this.framesSent++;
+    void this.transceiver.sender.sendRtp(new RtpPacket(header, codec.encode(pcm))).catch(() => {});
+  }
+}

@@ -1,0 +1,116 @@
+import express, { type Request, type Response, type NextFunction } from "express";
+import { z } from "zod";
+import type { Switchboard } from "./switchboard.ts";
+import { parsePlaySpec } from "./caller/source.ts";
+
+/** Valid play specs are checked up front so a bad one is a 400, not a call that fails later. */
+const playSpec = z.string().min(1).refine(
+  (s) => {
+    try {
+      parsePlaySpec(s);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: "play must be tone:HZ[@DBFS][/MS], silence[/MS] or wav:PATH[/MS], joined by commas" },
+);
+const codecs = z.array(z.enum(["opus", "PCMU"])).min(1);
+
+const placeCall = z.object({
+  from: z.string().min(1),
+  to: z.string().optional(),
+  play: playSpec,
+  hangupAfterMs: z.number().int().positive().optional(),
+  codecs: codecs.optional(),
+  ring: z.enum(["device", "elsewhere"]).optional(),
+  autoAnswer: z.boolean().optional(),
+  callerName: z.string().max(40).regex(/^[\w .'-]*$/).optional(),
+});
+
+const callee = z.object({
+  play: playSpec,
+  busy: z.boolean().optional(),
+  hangupAfterMs: z.number().int().positive().optional(),
+  codecs: codecs.optional(),
+});
+
+function bad(res: Response, error: z.ZodError): void {
+  res.status(400).json({ error: "invalid_request", message: error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ") });
+}
+
+/** The twin's control API for tests and the demo (docs/twin.md). */
+export function controlRouter(board: Switchboard, listWebhooks: () => unknown[]): express.Router {
+  const r = express.Router();
+  r.use(express.json({ limit: "64kb" }));
+
+  r.post("/calls", async (req, res) => {
+    const parsed = placeCall.safeParse(req.body);
+    if (!parsed.success) return bad(res, parsed.error);
+    const call = await board.placeInbound(parsed.data);
+    res.status(201).json({ callId: call.id, telephonySessionId: call.telephonySessionId, partyId: call.partyId, state: call.state });
+  });
+  r.get("/calls", (_req, res) => {
+    res.json({ records: [...board.calls.values()].map((c) => ({ id: c.id, direction: c.direction, state: c.state, from: c.from, to: c.to, telephonySessionId: c.telephonySessionId })) });
+  });
+  const findCall = (req: Request, res: Response) => {
+    const call = board.calls.get(String(req.params.id));
+    if (!call) res.status(404).json({ error: "not_found", message: `no call ${req.params.id}` });
+    return call;
+  };
+  r.get("/calls/:id", (req, res) => {
+    const call = findCall(req, res);
+    if (call) res.json(call.toJSON());
+  });
+  r.get("/calls/:id/recording.wav", (req, res) => {
+    const call = findCall(req, res);
+    if (!call) return;
+    if (!call.peer?.recorder) return void res.status(409).json({ error: "no_media", message: "the call has no media yet" });
+    res.type("audio/wav").send(call.peer.recorder.wav());
+  });
+  r.delete("/calls/:id", async (req, res) => {
+    const call = findCall(req, res);
+    if (!call) return;
+    await board.hangupFromCaller(call);
+    res.json({ id: call.id, state: call.state, endReason: call.endReason });
+  });
+  r.post("/calls/:id/play", (req, res) => {
+    const call = findCall(req, res);
+    if (!call) return;
+    const parsed = z.object({ play: playSpec }).safeParse(req.body);
+    if (!parsed.success) return bad(res, parsed.error);
+    if (!call.peer || call.state !== "answered") return void res.status(409).json({ error: "not_answered", message: "the call is not answered" });
+    call.peer.play(parsed.data.play);
+    res.json({ id: call.id, play: parsed.data.play });
+  });
+  r.put("/callees/:number", (req, res) => {
+    const parsed = callee.safeParse(req.body);
+    if (!parsed.success) return bad(res, parsed.error);
+    board.callees.set(String(req.params.number), parsed.data);
+    res.json({ number: req.params.number, ...parsed.data });
+  });
+  r.get("/registrations", (_req, res) => {
+    res.json({
+      records: board.registrar.active().map((r) => ({
+        username: r.username,
+        authorizationId: r.authorizationId,
+        instanceId: r.instanceId,
+        contact: r.contact,
+        userAgent: r.userAgent ?? null,
+        registeredAtMs: r.registeredAtMs,
+        expiresAtMs: r.expiresAtMs,
+      })),
+    });
+  });
+  r.get("/webhooks", (_req, res) => {
+    res.json({ records: listWebhooks() });
+  });
+  r.use((_req, res) => {
+    res.status(404).json({ error: "not_found", message: "unknown twin control route" });
+  });
+  r.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
+    const status = err.status && err.status < 500 ? err.status : 500;
+    res.status(status).json({ error: status === 400 ? "invalid_request" : "error", message: err.type === "entity.parse.failed" ? "malformed JSON body" : err.message });
+  });
+  return r;
+}

@@ -1,0 +1,102 @@
+import express from "express";
+import { createServer, type Server } from "node:http";
+import pino, { type Logger } from "pino";
+import { createTwinAccount, type TwinAccount } from "./account.ts";
+import type { TwinContext } from "./context.ts";
+import { controlRouter } from "./control.ts";
+import { mountRest } from "./rest-mount.ts";
+import { Switchboard } from "./switchboard.ts";
+import { Telephony } from "./telephony.ts";
+import { startSipTransport } from "./sip/transport.ts";
+
+export interface TwinOptions {
+  /** REST + control API port; 0 picks a free one. */
+  httpPort?: number;
+  /** SIP over WSS port; 0 picks a free one. */
+  sipPort?: number;
+  /** What the registrar grants (RingCentral grants under a minute). */
+  registerExpiresS?: number;
+  clientId?: string;
+  clientSecret?: string;
+  jwt?: string;
+  log?: Logger;
+}
+
+export interface Twin {
+  restUrl: string;
+  sipWssUrl: string;
+  controlUrl: string;
+  clientId: string;
+  clientSecret: string;
+  jwt: string;
+  account: TwinAccount;
+  board: Switchboard;
+  telephony: Telephony;
+  stop(): Promise<void>;
+}
+
+/** The twin binds loopback only: it must never be reachable from, or send to, another host. */
+const HOST = "127.0.0.1";
+
+export const DEFAULT_HTTP_PORT = 18080;
+export const DEFAULT_SIP_PORT = 18443;
+
+export async function startTwin(opts: TwinOptions = {}): Promise<Twin> {
+  const log = opts.log ?? pino({ level: "silent" });
+  const account = createTwinAccount({ clientId: opts.clientId, clientSecret: opts.clientSecret, jwt: opts.jwt });
+  const telephony = new Telephony();
+  const app = express();
+  app.disable("x-powered-by");
+  const http: Server = createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    http.once("error", reject);
+    http.listen(opts.httpPort ?? 0, HOST, () => resolve());
+  });
+  const httpPort = (http.address() as { port: number }).port;
+
+  // The context needs the SIP port before the board exists; the transport calls back into the board.
+  let board: Switchboard | undefined;
+  const sip = await startSipTransport(
+    opts.sipPort ?? 0,
+    HOST,
+    {
+      onMessage: (c, m, raw) => board?.onMessage(c, m, raw),
+      onClose: (c) => board?.onClose(c),
+      onOutgoing: (c, m, raw) => board?.onOutgoing(c, m, raw),
+    },
+    log,
+  ).catch(async (err) => {
+    await new Promise((r) => http.close(r));
+    throw err;
+  });
+  const ctx: TwinContext = {
+    account,
+    telephony,
+    restUrl: `http://${HOST}:${httpPort}`,
+    sipWssUrl: `wss://${HOST}:${sip.port}`,
+    outboundProxy: `${HOST}:${sip.port}`,
+    log,
+  };
+  board = new Switchboard(ctx, opts.registerExpiresS ?? 60);
+  const rest = mountRest(app, ctx);
+  app.use("/twin", controlRouter(board, rest.listWebhooks));
+
+  return {
+    restUrl: ctx.restUrl,
+    sipWssUrl: ctx.sipWssUrl,
+    controlUrl: `${ctx.restUrl}/twin`,
+    clientId: account.clientId,
+    clientSecret: account.clientSecret,
+    jwt: account.jwt,
+    account,
+    board,
+    telephony,
+    async stop() {
+      await board!.stop();
+      rest.stop();
+      await sip.close();
+      http.closeAllConnections();
+      await new Promise((r) => http.close(r));
+    },
+  };
+}

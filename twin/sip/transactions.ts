@@ -1,0 +1,75 @@
+import { callIdOf, cseqNumber, isResponse, statusOf, type SipMessage } from "./message.ts";
+import type { SipConnection } from "./transport.ts";
+
+interface Pending {
+  conn: SipConnection;
+  onProvisional?: (res: SipMessage) => void;
+  resolve(res: SipMessage): void;
+  reject(err: Error): void;
+  timer?: NodeJS.Timeout;
+}
+
+/**
+ * Requests the twin sends (INVITE, BYE, CANCEL, INFO, MESSAGE) and their responses,
+ * matched by Call-ID and CSeq number. CSeq numbers start high, as RingCentral's do, so they
+ * never meet the WebPhone's own counter.
+ */
+export class Transactions {
+  private readonly pending = new Map<string, Pending>();
+  private cseq = 218_000_000;
+
+  nextCseq(): number {
+    return ++this.cseq;
+  }
+
+  send(conn: SipConnection, req: SipMessage, opts: { timeoutMs?: number; onProvisional?: (res: SipMessage) => void } = {}): Promise<SipMessage> {
+    const key = `${callIdOf(req)} ${cseqNumber(req)}`;
+    return new Promise<SipMessage>((resolve, reject) => {
+      const entry: Pending = { conn, onProvisional: opts.onProvisional, resolve, reject };
+      if (opts.timeoutMs) {
+        entry.timer = setTimeout(() => {
+          this.pending.delete(key);
+          reject(new Error(`no final response to ${req.startLine.split(" ")[0]} within ${opts.timeoutMs} ms`));
+        }, opts.timeoutMs);
+      }
+      this.pending.set(key, entry);
+      conn.send(req);
+    });
+  }
+
+  /** Returns true when the message was a response to one of our requests. */
+  onResponse(res: SipMessage): boolean {
+    if (!isResponse(res)) return false;
+    const key = `${callIdOf(res)} ${cseqNumber(res)}`;
+    const entry = this.pending.get(key);
+    if (!entry) return false;
+    const status = statusOf(res);
+    if (status < 200) {
+      entry.onProvisional?.(res);
+      return true;
+    }
+    this.pending.delete(key);
+    clearTimeout(entry.timer);
+    entry.resolve(res);
+    return true;
+  }
+
+  /** Stop waiting for a final response that will never come (a cancelled INVITE). */
+  abandon(callId: string, cseq: number): void {
+    const key = `${callId} ${cseq}`;
+    const entry = this.pending.get(key);
+    if (!entry) return;
+    this.pending.delete(key);
+    clearTimeout(entry.timer);
+    entry.reject(new Error("abandoned"));
+  }
+
+  dropConnection(conn: SipConnection): void {
+    for (const [key, entry] of this.pending) {
+      if (entry.conn !== conn) continue;
+      this.pending.delete(key);
+      clearTimeout(entry.timer);
+      entry.reject(new Error("SIP connection closed"));
+    }
+  }
+}
