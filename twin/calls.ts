@@ -78,9 +78,10 @@ export class Call {
     return this.session.parties[0].id;
   }
 
-  record(dir: "in" | "out", raw: string): void {
+  record(dir: "in" | "out", raw: string, atMs = Date.now()): void {
     if (this.trace.length >= MAX_TRACE) this.trace.shift();
-    this.trace.push({ atMs: Date.now(), dir, line: raw.slice(0, raw.indexOf("\r\n")), raw });
+    const end = raw.indexOf("\r\n");
+    this.trace.push({ atMs, dir, line: end === -1 ? raw : raw.slice(0, end), raw });
   }
 
   toJSON(): Record<string, unknown> {

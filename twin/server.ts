@@ -4,7 +4,7 @@ import pino, { type Logger } from "pino";
 import { createTwinAccount, type TwinAccount } from "./account.ts";
 import type { TwinContext } from "./context.ts";
 import { controlRouter } from "./control.ts";
-import { mountRest } from "./rest-mount.ts";
+import { createRestDeps, restRouter } from "./rest/index.ts";
 import { Switchboard } from "./switchboard.ts";
 import { Telephony } from "./telephony.ts";
 import { startSipTransport } from "./sip/transport.ts";
@@ -78,8 +78,9 @@ export async function startTwin(opts: TwinOptions = {}): Promise<Twin> {
     log,
   };
   board = new Switchboard(ctx, opts.registerExpiresS ?? 60);
-  const rest = mountRest(app, ctx);
-  app.use("/twin", controlRouter(board, rest.listWebhooks));
+  const rest = createRestDeps(ctx);
+  app.use(restRouter(ctx, rest));
+  app.use("/twin", controlRouter(board, () => rest.webhooks.list()));
 
   return {
     restUrl: ctx.restUrl,

@@ -18,6 +18,7 @@ import { Registrar } from "./sip/registrar.ts";
 import { Transactions } from "./sip/transactions.ts";
 import type { SipConnection } from "./sip/transport.ts";
 import type { TelephonyParty, TelephonySession } from "./telephony.ts";
+import { ApiError } from "./rest/index.ts";
 
 export interface PlaceCallRequest {
   from: string;
@@ -53,8 +54,28 @@ export class Switchboard {
 
   // ── transport events ──────────────────────────────────────────────────────────
 
-  onOutgoing(_conn: SipConnection, _msg: SipMessage, raw: string): void {
-    this.byCallId.get(callIdOf(_msg))?.record("out", raw);
+  onOutgoing(_conn: SipConnection, msg: SipMessage, raw: string): void {
+    this.traceOf(msg, "out", raw);
+  }
+
+  /** Messages of a dialog that has no call yet (the page's INVITE before its 407) wait here. */
+  private readonly early = new Map<string, Array<[dir: "in" | "out", raw: string, atMs: number]>>();
+
+  private traceOf(msg: SipMessage, dir: "in" | "out", raw: string): void {
+    const id = callIdOf(msg);
+    const call = this.byCallId.get(id);
+    if (call) return call.record(dir, raw);
+    if (methodOf(msg) === "REGISTER") return;
+    if (this.early.size > 200) this.early.delete(this.early.keys().next().value!);
+    const list = this.early.get(id) ?? [];
+    if (list.length < 20) list.push([dir, raw, Date.now()]);
+    this.early.set(id, list);
+  }
+
+  private adopt(call: Call, callId: string): void {
+    this.byCallId.set(callId, call);
+    for (const [dir, raw, atMs] of this.early.get(callId) ?? []) call.record(dir, raw, atMs);
+    this.early.delete(callId);
   }
 
   onClose(conn: SipConnection): void {
@@ -64,7 +85,7 @@ export class Switchboard {
   }
 
   onMessage(conn: SipConnection, msg: SipMessage, raw: string): void {
-    this.byCallId.get(callIdOf(msg))?.record("in", raw);
+    this.traceOf(msg, "in", raw);
     if (isResponse(msg)) {
       this.tx.onResponse(msg);
       return;
@@ -199,9 +220,9 @@ export class Switchboard {
   /** Call Control answer: move a ringing call onto the device, as RingCentral does (CANCEL, then an auto-answer INVITE). */
   private async answerOnDevice(session: TelephonySession, _party: TelephonyParty, deviceId: string): Promise<void> {
     const call = [...this.calls.values()].find((c) => c.telephonySessionId === session.telephonySessionId);
-    if (!call || call.state !== "ringing") throw new Error("call is not ringing");
+    if (!call || call.state !== "ringing") throw new ApiError(409, "TAS-106", "Operation is not allowed: the party is not ringing");
     const reg = this.registrar.forDevice(deviceId);
-    if (!reg) throw new Error(`device ${deviceId} is not registered`);
+    if (!reg) throw new ApiError(404, "CMN-102", `Resource for parameter [deviceId] is not found: device ${deviceId} is not registered`);
     if (call.leg) await this.cancelLeg(call, call.leg);
     void this.inviteDevice(call, reg.conn, true).catch((err) => this.ctx.log.error({ err: (err as Error).message }, "twin: auto-answer INVITE failed"));
   }
@@ -266,8 +287,7 @@ export class Switchboard {
     const localTag = newTag();
     call.leg = { callId, conn, invite: req, localTag, remoteTag: tagOf(header(req, "From")), localAddr: header(req, "To")!, remoteAddr: header(req, "From")!, ourInvite: false };
     call.sipCallIds.push(callId);
-    this.byCallId.set(callId, call);
-    call.record("in", req.startLine);
+    this.adopt(call, callId);
     const apiIds: Array<[string, string]> = [["p-rc-api-ids", `party-id=${call.partyId};session-id=${call.telephonySessionId}`]];
     const contact: Array<[string, string]> = [["Contact", `<sip:${to}@${this.ctx.outboundProxy};transport=wss>`]];
     this.ctx.log.info({ call: call.id, to, telephonySessionId: call.telephonySessionId }, "twin: page placed a call");

@@ -69,4 +69,5 @@ export function responseTo(
 }
 
 export const tagOf = (addr: string | undefined): string | undefined => addr?.match(/;tag=([^;]*)/)?.[1];
-export const userOf = (addr: string | undefined): string | undefined => addr?.match(/<sip:([^@>]+)@/)?.[1];
+/** The user part of `<sip:user@host>` or a bare `sip:user@host`. */
+export const userOf = (addr: string | undefined): string | undefined => addr?.match(/sip:([^@>;]+)@/)?.[1];

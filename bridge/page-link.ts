@@ -1,0 +1,213 @@
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import { EventEmitter } from "node:events";
+import { WebSocketServer, type WebSocket } from "ws";
+import type { Logger } from "pino";
+import type { PageBundle } from "../browser/build.ts";
+import {
+  DOWN_HEADER_BYTES,
+  MediaKind,
+  UP_HEADER_BYTES,
+  readCallerHeader,
+  type CallerFrameHeader,
+  type Command,
+  type PageEvent,
+} from "./page-protocol.ts";
+
+type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
+export type RequestCommand = DistributiveOmit<Extract<Command, { requestId: string }>, "requestId">;
+
+export type CallerFrameHandler = (header: CallerFrameHeader, pcm: Int16Array) => void;
+
+interface LinkEvents {
+  event: [PageEvent];
+  /** The page's control socket closed: the page crashed or navigated. */
+  disconnected: [];
+}
+
+/**
+ * The host's end of the page link: a loopback-only HTTP server that serves the page and its two
+ * WebSockets, guarded by a per-launch token so nothing else on the machine can join a call.
+ */
+export class PageLink extends EventEmitter<LinkEvents> {
+  private control: WebSocket | undefined;
+  private media: WebSocket | undefined;
+  private readonly token = randomBytes(24).toString("base64url");
+  private readonly handlers: Array<CallerFrameHandler | undefined> = [];
+  private readonly pending = new Map<string, { resolve(): void; reject(err: Error): void; timer: NodeJS.Timeout }>();
+  private nextRequest = 0;
+  private server: Server | undefined;
+  private port = 0;
+  /** Frames from a slot nobody listens to (a call that just ended): counted, not an error. */
+  strayFrames = 0;
+
+  constructor(
+    private readonly bundle: PageBundle,
+    private readonly log: Logger,
+  ) {
+    super();
+  }
+
+  get pageUrl(): string {
+    return `http://127.0.0.1:${this.port}/?token=${this.token}`;
+  }
+
+  get origin(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async listen(): Promise<void> {
+    const server = createServer((req, res) => {
+      const path = (req.url ?? "/").split("?")[0];
+      const file = path.slice(1) as keyof PageBundle;
+      if (path === "/") {
+        res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" });
+        res.end('<!doctype html><meta charset="utf-8"><title>rc-voice-host</title><script src="/page.js"></script>');
+      } else if (file in this.bundle) {
+        res.writeHead(200, { "content-type": "text/javascript; charset=utf-8", "cache-control": "no-store" });
+        res.end(this.bundle[file]);
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    const wss = new WebSocketServer({ noServer: true, maxPayload: 1 << 20 });
+    server.on("upgrade", (req, socket, head) => {
+      const kind = this.authorize(req);
+      if (!kind) {
+        socket.end("HTTP/1.1 403 Forbidden\r\n\r\n");
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => (kind === "control" ? this.onControl(ws) : this.onMedia(ws)));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(0, "127.0.0.1", () => resolve());
+    });
+    this.server = server;
+    this.port = (server.address() as { port: number }).port;
+  }
+
+  private authorize(req: IncomingMessage): "control" | "media" | undefined {
+    const url = new URL(req.url ?? "/", "http://127.0.0.1");
+    const given = Buffer.from(url.searchParams.get("token") ?? "");
+    const expected = Buffer.from(this.token);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+    if (url.pathname === "/page/control") return "control";
+    if (url.pathname === "/page/media") return "media";
+    return undefined;
+  }
+
+  private onControl(ws: WebSocket): void {
+    this.control?.close(4000, "replaced");
+    this.control = ws;
+    ws.on("message", (data) => {
+      let event: PageEvent;
+      try {
+        event = JSON.parse(data.toString()) as PageEvent;
+      } catch {
+        this.log.warn("page sent unparsable control message");
+        return;
+      }
+      if (event.type === "result") {
+        const p = this.pending.get(event.requestId);
+        if (p) {
+          this.pending.delete(event.requestId);
+          clearTimeout(p.timer);
+          if (event.ok) p.resolve();
+          else p.reject(new Error(event.error ?? "page command failed"));
+        }
+      }
+      this.emit("event", event);
+    });
+    ws.on("close", () => {
+      if (this.control !== ws) return;
+      this.control = undefined;
+      for (const [id, p] of this.pending) {
+        clearTimeout(p.timer);
+        p.reject(new Error("page disconnected"));
+        this.pending.delete(id);
+      }
+      this.emit("disconnected");
+    });
+  }
+
+  private onMedia(ws: WebSocket): void {
+    this.media?.close(4000, "replaced");
+    this.media = ws;
+    ws.on("message", (data: Buffer, isBinary) => {
+      if (!isBinary || data.length < UP_HEADER_BYTES) return;
+      const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+      if (view.getUint8(0) !== MediaKind.Caller) return;
+      const header = readCallerHeader(view);
+      const handler = this.handlers[header.slot];
+      if (!handler) {
+        this.strayFrames++;
+        return;
+      }
+      // ws may hand out a Buffer at an odd offset in a pooled ArrayBuffer: copy only then.
+      const body = data.subarray(UP_HEADER_BYTES);
+      const pcm =
+        body.byteOffset % 2 === 0 ? new Int16Array(body.buffer, body.byteOffset, body.byteLength >> 1) : new Int16Array(Uint8Array.from(body).buffer);
+      handler(header, pcm);
+    });
+    ws.on("close", () => {
+      if (this.media === ws) this.media = undefined;
+    });
+  }
+
+  onCallerFrames(slot: number, handler: CallerFrameHandler | undefined): void {
+    this.handlers[slot] = handler;
+  }
+
+  send(cmd: Command): void {
+    if (this.control?.readyState !== 1) throw new Error("page is not connected");
+    this.control.send(JSON.stringify(cmd));
+  }
+
+  /** Sends a command and waits for the page's result. */
+  request(cmd: RequestCommand, timeoutMs = 15000): Promise<void> {
+    const requestId = `r${++this.nextRequest}`;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(requestId);
+        reject(new Error(`page did not answer ${cmd.type} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(requestId, { resolve, reject, timer });
+      try {
+        this.send({ ...cmd, requestId } as Command);
+      } catch (err) {
+        clearTimeout(timer);
+        this.pending.delete(requestId);
+        reject(err as Error);
+      }
+    });
+  }
+
+  /** Queues agent audio for a slot (PCM16 at the page's rate). */
+  sendAgent(slot: number, pcm: Int16Array): void {
+    const buf = Buffer.allocUnsafe(DOWN_HEADER_BYTES + pcm.byteLength);
+    buf.writeUInt8(MediaKind.Agent, 0);
+    buf.writeUInt8(0, 1);
+    buf.writeUInt16LE(slot, 2);
+    buf.writeUInt32LE(0, 4);
+    Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength).copy(buf, DOWN_HEADER_BYTES);
+    this.media?.send(buf);
+  }
+
+  sendSlotCommand(slot: number, kind: MediaKind.Clear | MediaKind.Reset): void {
+    const buf = Buffer.alloc(DOWN_HEADER_BYTES);
+    buf.writeUInt8(kind, 0);
+    buf.writeUInt16LE(slot, 2);
+    this.media?.send(buf);
+  }
+
+  get mediaConnected(): boolean {
+    return this.media?.readyState === 1;
+  }
+
+  async close(): Promise<void> {
+    this.control?.terminate();
+    this.media?.terminate();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+}

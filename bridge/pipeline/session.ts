@@ -1,0 +1,46 @@
+/**
+ * One stream: the connection to the pipeline for one call. Each profile (twilio, l16) is one
+ * file implementing this; adding a profile means adding one file and one line in ./index.ts.
+ */
+export interface StreamInfo {
+  /** RingCentral telephonySessionId (Call Control's id); falls back to the host's call id. */
+  callSid: string;
+  accountId: string;
+  from: string;
+  to: string;
+  direction: "inbound" | "outbound";
+  telephonySessionId?: string;
+  partyId?: string;
+  customParameters: Record<string, string>;
+}
+
+export interface PipelineHandlers {
+  /** Agent audio, PCM16 at the stream's sample rate. */
+  onAudio(pcm: Int16Array): void;
+  onMark(name: string): void;
+  onClear(): void;
+  /** The pipeline asks to end the call. */
+  onHangup(): void;
+  /** The pipeline's connection ended (not by us). */
+  onClosed(code: number, reason: string): void;
+  /** A message that could not be used: logged, never fatal. */
+  onBadMessage(problem: string): void;
+}
+
+export interface PipelineSession {
+  /** The sample rate both directions use on this stream (the page's audio graph runs at it). */
+  readonly sampleRate: number;
+  /** Dials the pipeline and sends the opening messages; rejects when it cannot be reached in time. */
+  open(info: StreamInfo): Promise<void>;
+  /** 20 ms of the caller's audio, PCM16 at sampleRate. */
+  sendCallerAudio(pcm: Int16Array): void;
+  sendMarkPlayed(name: string): void;
+  sendDtmf(digit: string): void;
+  /** Sends the profile's stop message and closes the connection. */
+  close(reason: string): void;
+}
+
+export interface PipelineOptions {
+  url: string;
+  connectTimeoutMs: number;
+}

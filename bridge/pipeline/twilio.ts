@@ -1,0 +1,128 @@
+import { randomBytes } from "node:crypto";
+import alawmulaw from "alawmulaw";
+import WebSocket from "ws";
+import type { PipelineHandlers, PipelineOptions, PipelineSession, StreamInfo } from "./session.ts";
+import { dialPipeline } from "./dial.ts";
+
+export type TwilioAudio = { encoding: "mulaw"; sampleRate: 8000 } | { encoding: "l16"; sampleRate: 8000 | 16000 | 24000 };
+
+/**
+ * Twilio Media Streams, bidirectional, as Twilio sends it (field order included): connected,
+ * start, media…, stop; dtmf and mark back. Accepts media, mark and clear from the pipeline.
+ * Optional wideband: raw L16 inside the same envelope (audio/x-l16), as Exotel and Pipecat do.
+ */
+export class TwilioSession implements PipelineSession {
+  readonly sampleRate: number;
+  private ws: WebSocket | undefined;
+  private seq = 0;
+  private chunk = 0;
+  readonly streamSid = `MZ${randomBytes(16).toString("hex")}`;
+  private info: StreamInfo | undefined;
+  private closing = false;
+
+  constructor(
+    private readonly opts: PipelineOptions,
+    private readonly audio: TwilioAudio,
+    private readonly on: PipelineHandlers,
+  ) {
+    this.sampleRate = audio.sampleRate;
+  }
+
+  private get encodingName(): string {
+    return this.audio.encoding === "mulaw" ? "audio/x-mulaw" : "audio/x-l16";
+  }
+
+  async open(info: StreamInfo): Promise<void> {
+    this.info = info;
+    this.ws = await dialPipeline(this.opts);
+    this.ws.on("message", (data, isBinary) => this.onMessage(data.toString(), isBinary));
+    this.ws.on("close", (code, reason) => {
+      if (!this.closing) this.on.onClosed(code, reason.toString());
+    });
+    this.ws.on("error", () => {});
+    this.send(`{"event":"connected","protocol":"Call","version":"1.0.0"}`);
+    this.send(
+      JSON.stringify({
+        event: "start",
+        sequenceNumber: this.nextSeq(),
+        start: {
+          accountSid: info.accountId,
+          streamSid: this.streamSid,
+          callSid: info.callSid,
+          tracks: ["inbound"],
+          customParameters: info.customParameters,
+          mediaFormat: { encoding: this.encodingName, sampleRate: this.audio.sampleRate, channels: 1 },
+        },
+        streamSid: this.streamSid,
+      }),
+    );
+  }
+
+  private nextSeq(): string {
+    return String(++this.seq);
+  }
+
+  private send(text: string): void {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(text);
+  }
+
+  sendCallerAudio(pcm: Int16Array): void {
+    const payload =
+      this.audio.encoding === "mulaw"
+        ? Buffer.from(alawmulaw.mulaw.encode(pcm).buffer).toString("base64")
+        : Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength).toString("base64");
+    const chunk = ++this.chunk;
+    // Timestamps follow the audio clock (20 ms a chunk), as Twilio's do, not arrival times.
+    this.send(
+      `{"event":"media","sequenceNumber":"${this.nextSeq()}","media":{"track":"inbound","chunk":"${chunk}","timestamp":"${(chunk - 1) * 20}","payload":"${payload}"},"streamSid":"${this.streamSid}"}`,
+    );
+  }
+
+  sendMarkPlayed(name: string): void {
+    this.send(JSON.stringify({ event: "mark", sequenceNumber: this.nextSeq(), streamSid: this.streamSid, mark: { name } }));
+  }
+
+  sendDtmf(digit: string): void {
+    this.send(JSON.stringify({ event: "dtmf", streamSid: this.streamSid, sequenceNumber: this.nextSeq(), dtmf: { track: "inbound_track", digit } }));
+  }
+
+  close(reason: string): void {
+    if (this.closing) return;
+    this.closing = true;
+    const info = this.info;
+    if (info) this.send(JSON.stringify({ event: "stop", sequenceNumber: this.nextSeq(), stop: { accountSid: info.accountId, callSid: info.callSid }, streamSid: this.streamSid }));
+    this.ws?.close(1000, reason.slice(0, 120));
+  }
+
+  private onMessage(text: string, isBinary: boolean): void {
+    if (isBinary) return this.on.onBadMessage("binary frame on a Twilio stream (send JSON text)");
+    let msg: { event?: unknown; media?: { payload?: unknown }; mark?: { name?: unknown } };
+    try {
+      msg = JSON.parse(text);
+    } catch {
+      return this.on.onBadMessage("message is not JSON");
+    }
+    switch (msg.event) {
+      case "media": {
+        const payload = msg.media?.payload;
+        if (typeof payload !== "string") return this.on.onBadMessage("media without a base64 payload");
+        const bytes = Buffer.from(payload, "base64");
+        if (this.audio.encoding === "mulaw") this.on.onAudio(alawmulaw.mulaw.decode(bytes));
+        else {
+          if (bytes.length % 2) return this.on.onBadMessage("L16 payload with an odd number of bytes");
+          this.on.onAudio(new Int16Array(Uint8Array.from(bytes).buffer));
+        }
+        return;
+      }
+      case "mark": {
+        const name = msg.mark?.name;
+        if (typeof name !== "string") return this.on.onBadMessage("mark without a name");
+        return this.on.onMark(name);
+      }
+      case "clear":
+        return this.on.onClear();
+      default:
+        return this.on.onBadMessage(`unknown event ${JSON.stringify(msg.event)}`);
+    }
+  }
+}

@@ -1,0 +1,149 @@
+import type { CallerFrameHeader } from "./page-protocol.ts";
+
+/** Where playout sends audio: the page's slot for this call. */
+export interface PlayoutSink {
+  sendAgent(pcm: Int16Array): void;
+  clear(): void;
+}
+
+export interface PlayoutOptions {
+  sampleRate: number;
+  /** How far ahead of the playout position audio is sent to the page: the jitter it absorbs, and the latency it adds. */
+  leadMs: number;
+  /** Audio a pipeline may queue ahead of real time before new audio is refused. */
+  maxQueueMs: number;
+}
+
+export interface PlayoutEvents {
+  /** A mark's audio has been played (or there was none before it). */
+  onMark(name: string): void;
+  /** The pipeline sent more than maxQueueMs ahead: the excess was refused. */
+  onOverflow(droppedSamples: number): void;
+}
+
+interface Mark {
+  name: string;
+  /** Position in the stream of agent samples (samples pushed before the mark). */
+  at: number;
+}
+
+/**
+ * The one playback contract both pipeline profiles use (push, mark, clear, hear back when a mark
+ * played). Audio waits here and goes to the page a small lead ahead of the playout position the
+ * page reports in every caller frame, so bursts play in real time, gaps become silence, and a
+ * clear has little to recall. Positions are samples since the call's start (modulo 2^32 on the
+ * wire, unwrapped here).
+ */
+export class Playout {
+  private readonly queue: Int16Array[] = [];
+  private headOffset = 0;
+  private queuedSamples = 0;
+  /** Samples handed to the page; samples the page has consumed (played or cleared). */
+  private sent = 0;
+  private consumed = 0;
+  private readonly marks: Mark[] = [];
+  private started = false;
+  private readonly frame: number;
+  private readonly leadSamples: number;
+  private readonly maxQueueSamples: number;
+  /** Samples the pipeline pushed in all. */
+  pushed = 0;
+  /** Times the page ran dry while audio was still waiting here (a pacing failure, not a pipeline gap). */
+  underruns = 0;
+  overflowSamples = 0;
+
+  constructor(
+    private readonly sink: PlayoutSink,
+    private readonly opts: PlayoutOptions,
+    private readonly events: PlayoutEvents,
+  ) {
+    this.frame = opts.sampleRate / 50;
+    this.leadSamples = Math.max(this.frame, Math.round((opts.leadMs * opts.sampleRate) / 1000));
+    this.maxQueueSamples = Math.round((opts.maxQueueMs * opts.sampleRate) / 1000);
+  }
+
+  /** Media is up (ICE/DTLS connected): from now on audio reaches the caller, so playout may begin. */
+  start(): void {
+    this.started = true;
+    this.pump();
+  }
+
+  push(pcm: Int16Array): void {
+    if (pcm.length === 0) return;
+    const room = this.maxQueueSamples - this.queuedSamples;
+    if (pcm.length > room) {
+      const dropped = pcm.length - Math.max(0, room);
+      this.overflowSamples += dropped;
+      this.events.onOverflow(dropped);
+      if (room <= 0) return;
+      pcm = pcm.subarray(0, room);
+    }
+    this.queue.push(pcm);
+    this.queuedSamples += pcm.length;
+    this.pushed += pcm.length;
+    this.pump();
+  }
+
+  mark(name: string): void {
+    this.marks.push({ name, at: this.pushed });
+    this.fireMarks();
+  }
+
+  /** Drops everything not yet played and returns the marks that will now never play, in order. */
+  clear(): string[] {
+    this.queue.length = 0;
+    this.headOffset = 0;
+    this.queuedSamples = 0;
+    // What the page still holds is dropped there: count it consumed from here on.
+    this.pushed = this.sent;
+    this.sink.clear();
+    this.consumed = this.sent;
+    return this.marks.splice(0).map((m) => m.name);
+  }
+
+  /** Every caller frame carries the page's playout counters: advance, fire marks, top up. */
+  onCallerFrame(header: CallerFrameHeader): void {
+    // Unwrap the page's 32-bit counter against ours (it can only trail what we sent).
+    const consumed = this.sent - ((this.sent - header.consumed) >>> 0);
+    if (consumed > this.consumed) this.consumed = consumed;
+    if (this.started && this.queuedSamples > 0 && header.queued === 0 && this.sent - this.consumed === 0) this.underruns++;
+    this.fireMarks();
+    this.pump();
+  }
+
+  /** Audio queued here and in the page, in ms. */
+  get bufferedMs(): number {
+    return ((this.queuedSamples + this.sent - this.consumed) * 1000) / this.opts.sampleRate;
+  }
+
+  get playedSamples(): number {
+    return this.consumed;
+  }
+
+  private fireMarks(): void {
+    while (this.marks.length && this.marks[0].at <= this.consumed) this.events.onMark(this.marks.shift()!.name);
+  }
+
+  private pump(): void {
+    if (!this.started) return;
+    while (this.queuedSamples > 0 && this.sent - this.consumed < this.leadSamples) {
+      const n = Math.min(this.frame, this.queuedSamples);
+      const out = new Int16Array(n);
+      let filled = 0;
+      while (filled < n) {
+        const head = this.queue[0];
+        const take = Math.min(n - filled, head.length - this.headOffset);
+        out.set(head.subarray(this.headOffset, this.headOffset + take), filled);
+        filled += take;
+        this.headOffset += take;
+        if (this.headOffset === head.length) {
+          this.queue.shift();
+          this.headOffset = 0;
+        }
+      }
+      this.queuedSamples -= n;
+      this.sent += n;
+      this.sink.sendAgent(out);
+    }
+  }
+}

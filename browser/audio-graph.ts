@@ -1,0 +1,83 @@
+/**
+ * The page's one audio graph: an AudioContext at the pipeline's sample rate (so Chrome's own
+ * resampler does all rate conversion), one media-hub worklet for every call, and one
+ * MediaStreamAudioDestinationNode per slot whose track becomes the call's outgoing audio.
+ */
+import { frameSamples } from "../bridge/page-protocol.ts";
+
+export class AudioGraph {
+  private readonly sources = new Map<number, { source: MediaStreamAudioSourceNode; element: HTMLAudioElement }>();
+
+  private constructor(
+    readonly ctx: AudioContext,
+    private readonly hub: AudioWorkletNode,
+    private readonly dests: MediaStreamAudioDestinationNode[],
+  ) {}
+
+  static async create(opts: { sampleRate: number; slots: number; workletUrl: string; workerUrl: string; mediaUrl: string }): Promise<AudioGraph> {
+    const ctx = new AudioContext({ sampleRate: opts.sampleRate, latencyHint: "interactive" });
+    await ctx.audioWorklet.addModule(opts.workletUrl);
+    const hub = new AudioWorkletNode(ctx, "media-hub", {
+      numberOfInputs: opts.slots,
+      numberOfOutputs: opts.slots,
+      outputChannelCount: new Array<number>(opts.slots).fill(1),
+      channelCount: 1,
+      channelCountMode: "explicit",
+      channelInterpretation: "speakers",
+      processorOptions: { slots: opts.slots, frameSamples: frameSamples(opts.sampleRate), ringSamples: opts.sampleRate * 2 },
+    });
+    const dests = Array.from({ length: opts.slots }, (_, i) => {
+      const dest = new MediaStreamAudioDestinationNode(ctx, { channelCount: 1, channelCountMode: "explicit" });
+      hub.connect(dest, i);
+      return dest;
+    });
+    // A node is only processed while something pulls it: a silent path to the speakers does.
+    const mute = new GainNode(ctx, { gain: 0 });
+    hub.connect(mute, 0).connect(ctx.destination);
+    const channel = new MessageChannel();
+    hub.port.postMessage({ type: "port", port: channel.port1 }, [channel.port1]);
+    const worker = new Worker(opts.workerUrl);
+    worker.postMessage({ type: "init", url: opts.mediaUrl, port: channel.port2 }, [channel.port2]);
+    await ctx.resume();
+    return new AudioGraph(ctx, hub, dests);
+  }
+
+  /** The track the call sends: a clone, because the WebPhone stops its tracks when a call ends. */
+  agentTrack(slot: number): MediaStreamTrack {
+    return this.dests[slot].stream.getAudioTracks()[0].clone();
+  }
+
+  /** Starts capture and playout for a slot with fresh counters. */
+  activate(slot: number): void {
+    this.hub.port.postMessage({ type: "slot", slot, active: true });
+  }
+
+  /**
+   * Feeds the caller's audio into the slot. Chrome delivers remote WebRTC audio to WebAudio only
+   * while the stream also plays in a media element, so a muted one is kept with it.
+   */
+  attachCaller(slot: number, track: MediaStreamTrack): void {
+    this.detachCaller(slot);
+    const stream = new MediaStream([track]);
+    const element = new Audio();
+    element.muted = true;
+    element.srcObject = stream;
+    void element.play().catch(() => {});
+    const source = this.ctx.createMediaStreamSource(stream);
+    source.connect(this.hub, 0, slot);
+    this.sources.set(slot, { source, element });
+  }
+
+  release(slot: number): void {
+    this.hub.port.postMessage({ type: "slot", slot, active: false });
+    this.detachCaller(slot);
+  }
+
+  private detachCaller(slot: number): void {
+    const s = this.sources.get(slot);
+    if (!s) return;
+    s.source.disconnect();
+    s.element.srcObject = null;
+    this.sources.delete(slot);
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * One AudioWorklet processor for all of a page's calls (one per sample rate): input N is the
+ * caller's audio of slot N, output N is the agent's audio for slot N. Runs on the real-time
+ * audio thread, so it allocates nothing per quantum: capture buffers come from a pool the
+ * media worker returns, playout uses one preallocated ring per slot.
+ */
+import { DOWN_HEADER_BYTES, MediaKind, UP_HEADER_BYTES } from "../bridge/page-protocol.ts";
+
+declare const sampleRate: number;
+declare function registerProcessor(name: string, ctor: unknown): void;
+declare class AudioWorkletProcessor {
+  readonly port: MessagePort;
+  constructor(options?: unknown);
+}
+
+interface HubOptions {
+  processorOptions: { slots: number; frameSamples: number; ringSamples: number };
+}
+
+/** A short linear ramp at the edges of agent audio, so starts, stops and clears do not click. */
+const FADE_SAMPLES = 32;
+
+class Slot {
+  active = false;
+  // capture
+  frame: ArrayBuffer | undefined;
+  pcm: Int16Array | undefined;
+  fill = 0;
+  seq = 0;
+  // playout
+  readonly ring: Int16Array;
+  read = 0;
+  write = 0;
+  queued = 0;
+  consumed = 0;
+  /** Whether the last quantum ended with agent audio (for the fade-in on resume). */
+  sounding = false;
+
+  constructor(ringSamples: number) {
+    this.ring = new Int16Array(ringSamples);
+  }
+
+  reset(): void {
+    this.fill = 0;
+    this.seq = 0;
+    this.read = this.write = this.queued = 0;
+    this.consumed = 0;
+    this.sounding = false;
+  }
+}
+
+class MediaHub extends AudioWorkletProcessor {
+  private readonly slots: Slot[];
+  private readonly frameSamples: number;
+  private readonly pool: ArrayBuffer[] = [];
+  private out: MessagePort | undefined;
+  private dropped = 0;
+
+  constructor(options: HubOptions) {
+    super();
+    const { slots, frameSamples, ringSamples } = options.processorOptions;
+    this.frameSamples = frameSamples;
+    this.slots = Array.from({ length: slots }, () => new Slot(ringSamples));
+    for (let i = 0; i < slots * 8; i++) this.pool.push(this.newFrame());
+    this.port.onmessage = (e: MessageEvent) => this.onControl(e.data);
+  }
+
+  private newFrame(): ArrayBuffer {
+    return new ArrayBuffer(UP_HEADER_BYTES + this.frameSamples * 2);
+  }
+
+  private onControl(msg: { type: string; port?: MessagePort; slot?: number; active?: boolean }): void {
+    if (msg.type === "port" && msg.port) {
+      this.out = msg.port;
+      this.out.onmessage = (e: MessageEvent) => this.onMedia(e.data);
+    } else if (msg.type === "slot" && msg.slot !== undefined) {
+      const slot = this.slots[msg.slot];
+      slot.reset();
+      slot.active = Boolean(msg.active);
+    }
+  }
+
+  /** From the media worker: agent frames and clears (ArrayBuffers), or returned capture buffers (arrays). */
+  private onMedia(data: ArrayBuffer | ArrayBuffer[]): void {
+    if (Array.isArray(data)) {
+      for (const b of data) this.pool.push(b);
+      return;
+    }
+    const view = new DataView(data);
+    const kind = view.getUint8(0);
+    const slot = this.slots[view.getUint16(2, true)];
+    if (!slot) return;
+    if (kind === MediaKind.Agent) this.enqueue(slot, new Int16Array(data, DOWN_HEADER_BYTES));
+    else if (kind === MediaKind.Clear) this.clear(slot);
+    else if (kind === MediaKind.Reset) slot.reset();
+  }
+
+  private enqueue(slot: Slot, pcm: Int16Array): void {
+    const ring = slot.ring;
+    const room = ring.length - slot.queued;
+    const n = Math.min(room, pcm.length);
+    // The host paces to a small lead, so overflow means a bug upstream: count it, never block.
+    this.dropped += pcm.length - n;
+    for (let i = 0; i < n; i++) {
+      ring[slot.write] = pcm[i];
+      slot.write = slot.write + 1 === ring.length ? 0 : slot.write + 1;
+    }
+    slot.queued += n;
+  }
+
+  private clear(slot: Slot): void {
+    // Dropped audio counts as consumed, so positions the host gave marks stay aligned.
+    // The current quantum fades out from the last sample played, so the cut does not click.
+    slot.consumed = (slot.consumed + slot.queued) >>> 0;
+    slot.read = slot.write;
+    slot.queued = 0;
+  }
+
+  process(inputs: Float32Array[][], outputs: Float32Array[][]): boolean {
+    for (let s = 0; s < this.slots.length; s++) {
+      const slot = this.slots[s];
+      if (!slot.active) continue;
+      this.play(slot, outputs[s]?.[0]);
+      this.capture(slot, s, inputs[s]?.[0]);
+    }
+    return true;
+  }
+
+  private play(slot: Slot, out: Float32Array | undefined): void {
+    if (!out) return;
+    const n = out.length;
+    const available = Math.min(slot.queued, n);
+    const ring = slot.ring;
+    const fadeIn = !slot.sounding;
+    for (let i = 0; i < available; i++) {
+      let v = ring[slot.read] / 32768;
+      if (fadeIn && i < FADE_SAMPLES) v *= i / FADE_SAMPLES;
+      // Running dry inside this quantum: ramp the tail down instead of stepping to zero.
+      if (available < n && i >= available - FADE_SAMPLES) v *= (available - i) / FADE_SAMPLES;
+      out[i] = v;
+      slot.read = slot.read + 1 === ring.length ? 0 : slot.read + 1;
+    }
+    for (let i = available; i < n; i++) out[i] = 0;
+    slot.queued -= available;
+    slot.consumed = (slot.consumed + available) >>> 0;
+    slot.sounding = available === n;
+  }
+
+  private capture(slot: Slot, index: number, input: Float32Array | undefined): void {
+    const n = input ? input.length : 128;
+    for (let i = 0; i < n; i++) {
+      if (!slot.pcm) {
+        const frame = this.pool.pop() ?? this.newFrame();
+        slot.frame = frame;
+        slot.pcm = new Int16Array(frame, UP_HEADER_BYTES);
+        slot.fill = 0;
+      }
+      const v = input ? input[i] : 0;
+      slot.pcm[slot.fill++] = v >= 1 ? 32767 : v <= -1 ? -32768 : (v * 32767) | 0;
+      if (slot.fill === this.frameSamples) {
+        const frame = slot.frame!;
+        const view = new DataView(frame);
+        view.setUint8(0, MediaKind.Caller);
+        view.setUint8(1, 0);
+        view.setUint16(2, index, true);
+        view.setUint32(4, slot.seq++ >>> 0, true);
+        view.setUint32(8, slot.consumed, true);
+        view.setUint32(12, slot.queued, true);
+        this.out?.postMessage(frame, [frame]);
+        slot.pcm = undefined;
+        slot.frame = undefined;
+      }
+    }
+  }
+}
+
+registerProcessor("media-hub", MediaHub);

@@ -1,0 +1,66 @@
+/**
+ * The page's entry: opens the control link to the host (its URL and token come in the page's
+ * query string), builds the audio graph on `configure`, and runs commands through the Phone.
+ */
+import type { Command, PageEvent, PreferredCodec } from "../bridge/page-protocol.ts";
+import { AudioGraph } from "./audio-graph.ts";
+import { Phone } from "./phone.ts";
+
+const params = new URLSearchParams(location.search);
+const token = params.get("token") ?? "";
+const wsBase = `ws://${location.host}/page`;
+
+let graph: AudioGraph | undefined;
+let codec: PreferredCodec = "opus";
+const control = new WebSocket(`${wsBase}/control?token=${encodeURIComponent(token)}`);
+const emit = (event: PageEvent): void => {
+  if (control.readyState === WebSocket.OPEN) control.send(JSON.stringify(event));
+};
+const phone = new Phone(
+  emit,
+  () => {
+    if (!graph) throw new Error("audio graph not configured");
+    return graph;
+  },
+  () => codec,
+);
+
+// Errors the page cannot attribute to a command still reach the host's log.
+addEventListener("error", (e) => emit({ type: "log", level: "error", msg: `page error: ${e.message}` }));
+addEventListener("unhandledrejection", (e) => emit({ type: "log", level: "error", msg: `page rejection: ${String(e.reason?.message ?? e.reason)}` }));
+
+async function handle(cmd: Command): Promise<void> {
+  if (cmd.type === "configure") {
+    codec = cmd.preferCodec;
+    graph = await AudioGraph.create({
+      sampleRate: cmd.sampleRate,
+      slots: cmd.slots,
+      workletUrl: "/media-hub.worklet.js",
+      workerUrl: "/media-worker.js",
+      mediaUrl: `${wsBase}/media?token=${encodeURIComponent(token)}`,
+    });
+    emit({ type: "ready", sampleRate: graph.ctx.sampleRate, userAgent: navigator.userAgent });
+    return;
+  }
+  if (cmd.type === "register") {
+    await phone.register(cmd);
+    return;
+  }
+  try {
+    await phone.run(cmd);
+    emit({ type: "result", requestId: cmd.requestId, ok: true });
+  } catch (err) {
+    emit({ type: "result", requestId: cmd.requestId, ok: false, error: err instanceof Error ? err.message : String(err) });
+  }
+}
+
+control.onmessage = (e: MessageEvent<string>) => {
+  let cmd: Command;
+  try {
+    cmd = JSON.parse(e.data) as Command;
+  } catch {
+    emit({ type: "log", level: "warn", msg: "unparsable command" });
+    return;
+  }
+  void handle(cmd).catch((err) => emit({ type: "log", level: "error", msg: `${cmd.type} failed: ${String(err?.message ?? err)}` }));
+};

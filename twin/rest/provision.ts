@@ -1,0 +1,72 @@
+import express, { type Router } from "express";
+import { z } from "zod";
+import type { TwinContext } from "../context.ts";
+import { ApiError } from "./errors.ts";
+import { extensionPath, resourceUri } from "./ids.ts";
+import { parseBody } from "./validate.ts";
+
+/** CreateSipRegistrationRequest (ringcentral-wire.md §4); unknown fields are ignored as RingCentral does. */
+const provisionRequest = z.object({
+  sipInfo: z.array(z.object({ transport: z.enum(["UDP", "TCP", "TLS", "WSS"]) })).optional(),
+  device: z
+    .object({ id: z.string().optional(), computerName: z.string().optional(), serial: z.string().optional(), appExternalId: z.string().optional() })
+    .optional(),
+  softPhoneLineReassignment: z.string().optional(),
+});
+
+/** `POST /v1.0/client-info/sip-provision`: the SIP credentials and proxy the web phone registers with. */
+export function provisionRouter(ctx: TwinContext): Router {
+  const router = express.Router();
+  const log = ctx.log.child({ component: "sip-provision" });
+
+  router.post("/v1.0/client-info/sip-provision", (req, res) => {
+    const body = parseBody(provisionRequest, req.body);
+    const transports = body.sipInfo?.map((s) => s.transport) ?? ["WSS"];
+    // The twin only speaks SIP over WSS; handing out a UDP/TLS proxy would fail much later and less clearly.
+    const unsupported = transports.find((t) => t !== "WSS");
+    if (unsupported) {
+      throw new ApiError(400, "CMN-101", `Parameter [sipInfo.transport] value is invalid: the twin serves only WSS, not ${unsupported}`, {
+        parameterName: "sipInfo.transport",
+        parameterValue: unsupported,
+      });
+    }
+    const { account } = ctx;
+    const sipInfo = {
+      transport: "WSS",
+      username: account.sip.username,
+      password: account.sip.password,
+      authorizationTypes: ["SipDigest"],
+      authorizationId: account.sip.authorizationId,
+      domain: account.sip.domain,
+      outboundProxy: ctx.outboundProxy,
+      outboundProxyBackup: ctx.outboundProxy,
+      switchBackInterval: 1800,
+      // Empty: the twin is offline, and a STUN server would only delay ICE gathering.
+      stunServers: [] as string[],
+    };
+    log.info({ deviceId: account.deviceId, outboundProxy: ctx.outboundProxy }, "sip-provision");
+    res.json({
+      device: {
+        uri: resourceUri(ctx, `${extensionPath(ctx)}/device/${account.deviceId}`),
+        id: account.deviceId,
+        type: "WebPhone",
+        name: "WebPhone",
+        status: "Online",
+        computerName: body.device?.computerName ?? "twin",
+        extension: {
+          uri: resourceUri(ctx, extensionPath(ctx)),
+          id: Number(account.extensionId),
+          extensionNumber: account.extensionNumber,
+        },
+        linePooling: "None",
+      },
+      sipInfo: [sipInfo],
+      sipInfoPstn: [],
+      sipFlags: { voipFeatureEnabled: true, voipCountryBlocked: false, outboundCallsEnabled: true, dscpEnabled: false },
+      sipErrorCodes: ["408", "502", "503", "504"],
+      pollingInterval: 86400,
+    });
+  });
+
+  return router;
+}
