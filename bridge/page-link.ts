@@ -97,9 +97,18 @@ export class PageLink extends EventEmitter<LinkEvents> {
     return undefined;
   }
 
+  private connectWaiters: Array<() => void> = [];
+
+  /** Resolves once the page's control socket is open. */
+  whenConnected(): Promise<void> {
+    if (this.control?.readyState === 1) return Promise.resolve();
+    return new Promise((resolve) => this.connectWaiters.push(resolve));
+  }
+
   private onControl(ws: WebSocket): void {
     this.control?.close(4000, "replaced");
     this.control = ws;
+    for (const w of this.connectWaiters.splice(0)) w();
     ws.on("message", (data) => {
       let event: PageEvent;
       try {

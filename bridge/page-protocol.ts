@@ -41,8 +41,9 @@ export type PageEvent =
       /** RingCentral asked this device to answer at once (Call Control answer). */
       autoAnswer: boolean;
     }
-  | { type: "outgoing"; requestId: string; callId: string; telephonySessionId?: string; partyId?: string; to: string }
-  | { type: "answered"; callId: string; codec?: string }
+  /** The page started a call the host asked for (`requestId` of the `call` command). */
+  | { type: "outgoing"; requestId: string; callId: string; to: string }
+  | { type: "answered"; callId: string; codec?: string; telephonySessionId?: string; partyId?: string }
   | { type: "mediaConnected"; callId: string; slot: number }
   | { type: "ended"; callId: string; by: EndedBy; reason?: string }
   | { type: "result"; requestId: string; ok: boolean; error?: string }

@@ -25,6 +25,9 @@ const phone = new Phone(
   () => codec,
 );
 
+// For diagnostics from DevTools or Puppeteer (HEADLESS=false): window.phone.stats().
+(window as unknown as { phone: Phone }).phone = phone;
+
 // Errors the page cannot attribute to a command still reach the host's log.
 addEventListener("error", (e) => emit({ type: "log", level: "error", msg: `page error: ${e.message}` }));
 addEventListener("unhandledrejection", (e) => emit({ type: "log", level: "error", msg: `page rejection: ${String(e.reason?.message ?? e.reason)}` }));

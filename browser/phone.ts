@@ -14,18 +14,40 @@ type Emit = (event: PageEvent) => void;
 const numberOf = (addr: string | undefined): string => addr?.match(/<sip:([^@>]+)@/)?.[1] ?? "";
 const nameOf = (addr: string | undefined): string | undefined => addr?.match(/^"([^"]*)"/)?.[1];
 
-/** Puts the preferred codec first, so an 8 kHz μ-law pipeline gets PCMU end to end and no Opus at all. */
+/**
+ * For an 8 kHz μ-law pipeline, negotiates PCMU alone (plus telephone-event), so Chrome neither
+ * encodes nor decodes Opus for the call: listing PCMU first is not enough, Chrome keeps sending
+ * the offerer's first codec. Only when the far end offers PCMU; otherwise the default order stays.
+ */
 function preferCodec(pc: RTCPeerConnection, codec: PreferredCodec): void {
+  if (codec !== "PCMU") return;
+  const remote = pc.remoteDescription?.sdp;
+  if (remote && !/a=rtpmap:\d+ PCMU\/8000/i.test(remote)) return;
   const caps = RTCRtpReceiver.getCapabilities("audio")?.codecs ?? [];
-  const mime = codec === "PCMU" ? "audio/pcmu" : "audio/opus";
-  const sorted = [...caps.filter((c) => c.mimeType.toLowerCase() === mime), ...caps.filter((c) => c.mimeType.toLowerCase() !== mime)];
+  const keep = caps.filter((c) => /^audio\/(pcmu|telephone-event)$/i.test(c.mimeType) && c.clockRate === 8000);
+  if (!keep.some((c) => /pcmu/i.test(c.mimeType))) return;
   for (const t of pc.getTransceivers()) {
     try {
-      t.setCodecPreferences(sorted);
+      t.setCodecPreferences(keep);
     } catch {
-      // A transceiver that is stopped or has no audio: nothing to prefer.
+      // A stopped transceiver: nothing to negotiate.
     }
   }
+}
+
+/**
+ * Chrome sends with the first codec of the remote offer whatever the answer lists, so the send
+ * codec is also pinned on the sender (RTCRtpEncodingParameters.codec).
+ */
+async function pinSendCodec(pc: RTCPeerConnection, codec: PreferredCodec): Promise<void> {
+  if (codec !== "PCMU") return;
+  const sender = pc.getSenders().find((s) => s.track?.kind === "audio");
+  if (!sender) return;
+  const params = sender.getParameters() as RTCRtpSendParameters & { encodings: Array<RTCRtpEncodingParameters & { codec?: RTCRtpCodec }> };
+  const pcmu = params.codecs.find((c) => /pcmu/i.test(c.mimeType));
+  if (!pcmu || !params.encodings.length) return;
+  params.encodings[0].codec = { mimeType: pcmu.mimeType, clockRate: pcmu.clockRate, channels: pcmu.channels };
+  await sender.setParameters(params);
 }
 
 export class Phone {
@@ -110,6 +132,7 @@ export class Phone {
   /** Once answered: feed the caller into the slot; report when ICE/DTLS are up (audio sent earlier is lost). */
   private startMedia(cs: CallSession, slot: number): void {
     const pc = cs.rtcPeerConnection;
+    void pinSendCodec(pc, this.codec()).catch((err) => this.emit({ type: "log", level: "warn", msg: `could not pin the send codec: ${String(err)}`, callId: cs.callId }));
     // The SDK's own element would play the caller to a speaker nobody hears.
     if (cs.audioElement) cs.audioElement.muted = true;
     const receiver = pc.getReceivers().find((r) => r.track.kind === "audio");
@@ -128,13 +151,16 @@ export class Phone {
     }
   }
 
+  /** The codec the call sends with, from WebRTC stats (what is really on the wire). */
   private async negotiatedCodec(cs: CallSession): Promise<string | undefined> {
     const stats = await cs.rtcPeerConnection.getStats();
-    let codec: string | undefined;
-    stats.forEach((s: { type: string; mimeType?: string }) => {
-      if (s.type === "codec" && s.mimeType && !/telephone-event/i.test(s.mimeType)) codec ??= s.mimeType.replace(/^audio\//, "");
+    const byId = new Map<string, { mimeType?: string }>();
+    let codecId: string | undefined;
+    stats.forEach((s: { type: string; id: string; mimeType?: string; codecId?: string }) => {
+      if (s.type === "codec") byId.set(s.id, s);
+      if (s.type === "outbound-rtp") codecId = s.codecId;
     });
-    return codec;
+    return codecId ? byId.get(codecId)?.mimeType?.replace(/^audio\//, "") : undefined;
   }
 
   async run(cmd: Command): Promise<void> {
@@ -144,7 +170,7 @@ export class Phone {
         this.prepareMedia(cs, cmd.slot);
         await cs.answer();
         this.startMedia(cs, cmd.slot);
-        this.emit({ type: "answered", callId: cs.callId, codec: await this.negotiatedCodec(cs) });
+        this.emit({ type: "answered", callId: cs.callId, codec: await this.negotiatedCodec(cs), telephonySessionId: cs.sessionId, partyId: cs.partyId });
         return;
       }
       case "call": {
@@ -153,14 +179,18 @@ export class Phone {
         const onOutbound = (cs: OutboundCallSession) => {
           this.track(cs);
           this.prepareMedia(cs, cmd.slot);
+          // Before anything else about this call, so the host knows its Call-ID.
+          this.emit({ type: "outgoing", requestId: cmd.requestId, callId: cs.callId, to: cmd.to });
           cs.once("answered", () => {
             this.startMedia(cs, cmd.slot);
-            void this.negotiatedCodec(cs).then((codec) => this.emit({ type: "answered", callId: cs.callId, codec }));
+            void this.negotiatedCodec(cs).then((codec) =>
+              this.emit({ type: "answered", callId: cs.callId, codec, telephonySessionId: cs.sessionId, partyId: cs.partyId }),
+            );
           });
         };
         wp.once("outboundCall", onOutbound);
         const cs = await wp.call(cmd.to, cmd.from);
-        this.emit({ type: "outgoing", requestId: cmd.requestId, callId: cs.callId, telephonySessionId: cs.sessionId, partyId: cs.partyId, to: cmd.to });
+        if (cs.state === "failed") throw new Error("the call failed (busy or rejected)");
         return;
       }
       case "decline":
@@ -204,6 +234,16 @@ export class Phone {
       default:
         throw new Error(`unknown command ${(cmd as { type: string }).type}`);
     }
+  }
+
+  /** WebRTC stats of every call, for diagnostics (the host's GET /calls/:id/stats). */
+  async stats(): Promise<Record<string, unknown[]>> {
+    const out: Record<string, unknown[]> = {};
+    for (const [id, cs] of this.sessions) {
+      const report = await cs.rtcPeerConnection?.getStats();
+      out[id] = report ? [...report.values()].filter((s: { type: string }) => ["outbound-rtp", "inbound-rtp", "codec", "candidate-pair", "media-source"].includes(s.type)) : [];
+    }
+    return out;
   }
 
   private session(callId: string): CallSession {

@@ -7,11 +7,14 @@ import {
 } from "werift";
 import { randomInt } from "node:crypto";
 import { opusCodec, pcmuCodec, type AudioCodec } from "./codec.ts";
-import { createSource, type AudioSource } from "./source.ts";
+import { createSource } from "./source.ts";
+import { CallerVoice, DEFAULT_DTMF_TIMING, Rfc4733Events, newDigits, type DtmfMode, type DtmfTiming, type SentDigit } from "./dtmf.ts";
 import { Recorder } from "./recorder.ts";
 import { pacer } from "./pacer.ts";
 
 export type CallerCodec = "opus" | "PCMU";
+
+const FRAME_MS = 20;
 
 const CODEC_PARAMS: Record<CallerCodec, () => RTCRtpCodecParameters> = {
   opus: () => new RTCRtpCodecParameters({ mimeType: "audio/opus", clockRate: 48000, channels: 2, payloadType: 111 }),
@@ -28,8 +31,10 @@ export class CallerPeer {
   readonly pc: RTCPeerConnection;
   private transceiver: RTCRtpTransceiver;
   private codec: AudioCodec | undefined;
-  private source: AudioSource;
-  private sourceRate = 0;
+  private voice: CallerVoice | undefined;
+  private events: Rfc4733Events | undefined;
+  /** The negotiated telephone-event payload type (8000 Hz clock), if any. */
+  private eventPayloadType: number | undefined;
   private frame: Float32Array | undefined;
   private pcm: Int16Array | undefined;
   private seq = randomInt(0, 0xffff);
@@ -38,6 +43,8 @@ export class CallerPeer {
   private decoders = new Map<number, AudioCodec>();
   recorder: Recorder | undefined;
   framesSent = 0;
+  /** telephone-event packets sent (each final packet counts three times). */
+  eventPacketsSent = 0;
   /** Wall-clock ms when ICE+DTLS came up: audio flows from here. */
   connectedAtMs: number | undefined;
   private stopPacing: (() => void) | undefined;
@@ -49,10 +56,12 @@ export class CallerPeer {
       iceInterfaceAddresses: { udp4: "127.0.0.1" },
       iceAdditionalHostAddresses: ["127.0.0.1"],
       iceUseIpv6: false,
+      // ICE lite, like RingCentral's media servers: no STUN gathering, which in werift would
+      // otherwise query a public STUN server even with iceServers empty.
+      iceLite: true,
       iceServers: [],
     });
     this.transceiver = this.pc.addTransceiver("audio", { direction: "sendrecv" });
-    this.source = { read: () => false };
     this.transceiver.onTrack.subscribe((track) => {
       track.onReceiveRtp.subscribe((rtp) => this.onRtp(rtp));
     });
@@ -91,8 +100,30 @@ export class CallerPeer {
 
   /** Switch what the caller says mid-call. */
   play(spec: string): void {
-    if (!this.codec) return;
-    this.source = createSource(spec, this.codec.rate);
+    if (!this.codec || !this.voice) return;
+    this.voice.source = createSource(spec, this.codec.rate);
+  }
+
+  /** Whether RFC 4733 digits can be sent: the answer kept a telephone-event payload type. */
+  get canSendEvents(): boolean {
+    return this.eventPayloadType !== undefined;
+  }
+
+  /**
+   * Queue DTMF digits ("0-9*#A-D"): in-band dual tones mixed into the caller's audio, or RFC 4733
+   * telephone-event packets. Returns the digits' records, filled in as they go out.
+   */
+  sendDtmf(digits: string, mode: DtmfMode, timing: DtmfTiming = DEFAULT_DTMF_TIMING): SentDigit[] {
+    if (!this.voice || !this.events) throw new Error("the call has no media yet");
+    if (mode === "rfc4733") {
+      if (!this.canSendEvents) throw new Error("telephone-event was not negotiated");
+      const records = newDigits(digits, mode, this.events.roundedToneMs(timing.toneMs));
+      this.events.enqueue(records, timing);
+      return records;
+    }
+    const records = newDigits(digits, mode, timing.toneMs);
+    this.voice.dtmf.enqueue(records, timing);
+    return records;
   }
 
   async close(): Promise<void> {
@@ -120,8 +151,12 @@ export class CallerPeer {
     if (!negotiated) throw new Error("no audio codec negotiated");
     this.codec = /opus/i.test(negotiated.mimeType) ? opusCodec(negotiated.payloadType) : pcmuCodec(negotiated.payloadType);
     this.recorder = new Recorder(this.codec.rate, this.codec.clockRate);
-    this.source = createSource(this.playSpec, this.codec.rate);
-    this.sourceRate = this.codec.rate;
+    this.voice = new CallerVoice(createSource(this.playSpec, this.codec.rate), this.codec.rate);
+    const te = this.transceiver.codecs.find((c) => /telephone-event/i.test(c.mimeType) && c.clockRate === 8000);
+    this.eventPayloadType = te?.payloadType;
+    this.events = new Rfc4733Events(8000, FRAME_MS);
+    // ICE+DTLS may come up before the codec is known (the page's offer, our answer still gathering).
+    if (this.connectedAtMs !== undefined) this.startSending();
     this.frame = new Float32Array(this.codec.samplesPerFrame);
     this.pcm = new Int16Array(this.codec.samplesPerFrame);
   }
@@ -150,19 +185,27 @@ export class CallerPeer {
     const codec = this.codec!;
     const frame = this.frame!;
     const pcm = this.pcm!;
-    if (this.sourceRate !== codec.rate) return;
-    this.source.read(frame);
-    for (let i = 0; i < frame.length; i++) pcm[i] = Math.max(-32768, Math.min(32767, Math.round(frame[i] * 32767)));
-    const header = new RtpHeader({
-      payloadType: codec.payloadType,
-      sequenceNumber: this.seq,
-      timestamp: this.ts >>> 0,
-      ssrc: this.ssrc,
-      marker: this.framesSent === 0,
-    });
+    const now = Date.now();
+    // The voice always advances, so what the caller says keeps its timing across RFC 4733 events.
+    this.voice!.read(frame, now);
+    const events = this.eventPayloadType === undefined ? undefined : this.events!.tick(this.ts, now);
+    if (events) {
+      for (const ev of events) this.sendPacket(this.eventPayloadType!, ev.timestamp, ev.marker, ev.payload);
+      this.eventPacketsSent += events.length;
+    } else {
+      for (let i = 0; i < frame.length; i++) pcm[i] = Math.max(-32768, Math.min(32767, Math.round(frame[i] * 32767)));
+      this.sendPacket(codec.payloadType, this.ts, this.framesSent === 0, codec.encode(pcm));
+      this.framesSent++;
+    }
+    this.ts = (this.ts + (codec.clockRate * FRAME_MS) / 1000) >>> 0;
+  }
+
+  private sendPacket(payloadType: number, timestamp: number, marker: boolean, payload: Buffer): void {
+    const header = new RtpHeader({ payloadType, sequenceNumber: this.seq, timestamp: timestamp >>> 0, ssrc: this.ssrc, marker });
+    // werift's sender stamps every packet with its one send codec's payload type; telephone-event
+    // packets share the stream (RFC 4733) but must keep theirs, so the header's is pinned.
+    if (payloadType !== this.codec?.payloadType) Object.defineProperty(header, "payloadType", { get: () => payloadType, set: () => {}, enumerable: true });
     this.seq = (this.seq + 1) & 0xffff;
-    this.ts = (this.ts + (codec.clockRate * 20) / 1000) >>> 0;
-    this.framesSent++;
-    void this.transceiver.sender.sendRtp(new RtpPacket(header, codec.encode(pcm))).catch(() => {});
+    void this.transceiver.sender.sendRtp(new RtpPacket(header, payload)).catch(() => {});
   }
 }

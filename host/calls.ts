@@ -1,0 +1,105 @@
+import { randomUUID } from "node:crypto";
+import type { CallStream, StreamStats } from "../bridge/stream.ts";
+
+export type CallState = "ringing" | "answering" | "answered" | "ended";
+
+/** One conversation as the host tracks it. RingCentral names it by telephonySessionId + partyId. */
+export interface Call {
+  id: string;
+  /** The WebPhone's SIP Call-ID: how the page names the call session. */
+  sipCallId: string;
+  direction: "inbound" | "outbound";
+  from: string;
+  fromName?: string;
+  to: string;
+  telephonySessionId?: string;
+  partyId?: string;
+  state: CallState;
+  slot?: number;
+  codec?: string;
+  createdAtMs: number;
+  answeredAtMs?: number;
+  mediaConnectedAtMs?: number;
+  endedAtMs?: number;
+  endReason?: string;
+  stream?: CallStream;
+  /** Final stream counters, kept after the stream is gone. */
+  streamStats?: StreamStats;
+}
+
+/** The host's call registry and its slots (one page audio path each). */
+export class CallRegistry {
+  private readonly calls = new Map<string, Call>();
+  private readonly bySip = new Map<string, Call>();
+  private readonly freeSlots: number[];
+  /** Ended calls kept for GET /calls (bounded). */
+  private readonly history: string[] = [];
+
+  constructor(readonly slots: number, private readonly keepEnded = 200) {
+    this.freeSlots = Array.from({ length: slots }, (_, i) => slots - 1 - i);
+  }
+
+  add(init: Omit<Call, "id" | "createdAtMs" | "state"> & { state?: CallState }): Call {
+    const call: Call = { id: randomUUID(), createdAtMs: Date.now(), state: "ringing", ...init };
+    this.calls.set(call.id, call);
+    this.bySip.set(call.sipCallId, call);
+    return call;
+  }
+
+  get(id: string): Call | undefined {
+    return this.calls.get(id);
+  }
+
+  bySipCallId(sipCallId: string): Call | undefined {
+    return this.bySip.get(sipCallId);
+  }
+
+  byTelephonySession(telephonySessionId: string, partyId?: string): Call | undefined {
+    for (const c of this.calls.values()) if (c.telephonySessionId === telephonySessionId && (!partyId || c.partyId === partyId)) return c;
+    return undefined;
+  }
+
+  list(): Call[] {
+    return [...this.calls.values()];
+  }
+
+  active(): Call[] {
+    return this.list().filter((c) => c.state !== "ended");
+  }
+
+  takeSlot(): number | undefined {
+    return this.freeSlots.pop();
+  }
+
+  end(call: Call, reason: string): boolean {
+    if (call.state === "ended") return false;
+    call.state = "ended";
+    call.endReason = reason;
+    call.endedAtMs = Date.now();
+    if (call.slot !== undefined) this.freeSlots.push(call.slot);
+    this.bySip.delete(call.sipCallId);
+    this.history.push(call.id);
+    while (this.history.length > this.keepEnded) this.calls.delete(this.history.shift()!);
+    return true;
+  }
+}
+
+/** What GET /calls shows: no stream internals, no secrets. */
+export function callView(call: Call): Record<string, unknown> {
+  return {
+    id: call.id,
+    direction: call.direction,
+    from: call.from,
+    fromName: call.fromName ?? null,
+    to: call.to,
+    state: call.state,
+    telephonySessionId: call.telephonySessionId ?? null,
+    partyId: call.partyId ?? null,
+    codec: call.codec ?? null,
+    createdAt: new Date(call.createdAtMs).toISOString(),
+    answeredAt: call.answeredAtMs ? new Date(call.answeredAtMs).toISOString() : null,
+    endedAt: call.endedAtMs ? new Date(call.endedAtMs).toISOString() : null,
+    endReason: call.endReason ?? null,
+    stream: call.stream?.stats ?? call.streamStats ?? null,
+  };
+}

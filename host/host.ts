@@ -1,0 +1,354 @@
+import { randomUUID } from "node:crypto";
+import type { Browser, Page } from "puppeteer";
+import type { Logger } from "pino";
+import { buildPage } from "../browser/build.ts";
+import { PageLink } from "../bridge/page-link.ts";
+import type { PageEvent, PreferredCodec } from "../bridge/page-protocol.ts";
+import { profileSampleRate, type PipelineProfile } from "../bridge/pipeline/index.ts";
+import { CallStream } from "../bridge/stream.ts";
+import { CallRegistry, type Call } from "./calls.ts";
+import { launchChrome } from "./chrome.ts";
+import type { Config } from "./config.ts";
+import { RingCentral, type Provisioned } from "./ringcentral.ts";
+
+/** Audio sent ahead of the playout position: absorbs host hiccups, adds this much latency. */
+const PLAYOUT_LEAD_MS = 40;
+/** A pipeline may queue this much audio ahead of real time (TTS often sends whole replies at once). */
+const MAX_PLAYOUT_QUEUE_MS = 120_000;
+const REGISTER_TIMEOUT_MS = 15_000;
+
+export interface HostStatus {
+  chrome: boolean;
+  registered: boolean;
+  calls: number;
+}
+
+/**
+ * The host: owns all state and decisions. It logs in, provisions, launches Chrome with the page,
+ * registers, answers calls, and gives each answered call a stream to the pipeline.
+ */
+export class Host {
+  readonly calls: CallRegistry;
+  private readonly rc: RingCentral;
+  private link: PageLink | undefined;
+  private browser: Browser | undefined;
+  private page: Page | undefined;
+  private provisioned: Provisioned | undefined;
+  private registered = false;
+  private stopping = false;
+  private readonly profile: PipelineProfile;
+  private readonly waiters = new Map<string, (e: PageEvent) => void>();
+  private readonly instanceId = randomUUID();
+
+  constructor(
+    private readonly config: Config,
+    private readonly log: Logger,
+  ) {
+    this.calls = new CallRegistry(config.answer.maxConcurrentCalls);
+    this.rc = new RingCentral(config.ringcentral, config.sipInfoCachePath, log.child({ part: "ringcentral" }));
+    this.profile = { protocol: "twilio", audio: config.pipeline.audio as PipelineProfile["audio"] };
+  }
+
+  status(): HostStatus {
+    return { chrome: Boolean(this.browser?.connected), registered: this.registered, calls: this.calls.active().length };
+  }
+
+  get deviceId(): string | undefined {
+    return this.provisioned?.deviceId;
+  }
+
+  async start(): Promise<void> {
+    const t0 = performance.now();
+    await this.rc.login();
+    this.provisioned = await this.rc.provision();
+    const bundle = await buildPage();
+    this.link = new PageLink(bundle, this.log.child({ part: "page-link" }));
+    await this.link.listen();
+    this.link.on("event", (e) => this.onPageEvent(e));
+    this.link.on("disconnected", () => this.onPageLost());
+    this.browser = await launchChrome({
+      executablePath: this.config.chrome.executablePath,
+      headless: this.config.chrome.headless,
+      insecureTls: this.config.ringcentral.insecureSipTls,
+    });
+    this.log.info({ headless: this.config.chrome.headless, version: await this.browser.version() }, "chrome: launched");
+    this.browser.on("disconnected", () => {
+      if (!this.stopping) this.log.error("chrome: exited unexpectedly");
+    });
+    await this.browser.defaultBrowserContext().overridePermissions(this.link.origin, ["microphone"]);
+    this.page = await this.browser.newPage();
+    this.page.on("pageerror", (err) => this.log.error({ err: (err as Error).message }, "page: uncaught error"));
+    const ready = this.waitFor("ready");
+    await this.page.goto(this.link.pageUrl);
+    await this.waitControl();
+    this.link.send({
+      type: "configure",
+      sampleRate: profileSampleRate(this.profile),
+      slots: this.calls.slots,
+      preferCodec: this.preferredCodec(),
+      playoutLeadMs: PLAYOUT_LEAD_MS,
+    });
+    await ready;
+    await this.register();
+    this.log.info({ startupMs: Math.round(performance.now() - t0), deviceId: this.provisioned.deviceId }, "host: ready");
+  }
+
+  /** An 8 kHz μ-law pipeline gets PCMU from RingCentral: no Opus, no transcoding. */
+  private preferredCodec(): PreferredCodec {
+    return this.profile.audio.encoding === "mulaw" ? "PCMU" : "opus";
+  }
+
+  private async register(): Promise<void> {
+    const attempt = async (p: Provisioned) => {
+      const result = this.waitFor("registered", "registrationFailed");
+      this.link!.send({ type: "register", sipInfo: p.sipInfo, instanceId: this.instanceId });
+      const e = await withTimeout(result, REGISTER_TIMEOUT_MS, "SIP registration timed out");
+      if (e.type === "registrationFailed") throw new Error(e.error);
+    };
+    try {
+      await attempt(this.provisioned!);
+    } catch (err) {
+      if (!this.provisioned!.cached) throw err;
+      // A cached sipInfo can go stale (password rotated, device removed): provision afresh once.
+      this.log.warn({ err: (err as Error).message }, "sip: cached sipInfo failed, provisioning afresh");
+      this.provisioned = await this.rc.provision({ fresh: true });
+      await this.page!.reload();
+      await this.waitControl();
+      const ready = this.waitFor("ready");
+      this.link!.send({ type: "configure", sampleRate: profileSampleRate(this.profile), slots: this.calls.slots, preferCodec: this.preferredCodec(), playoutLeadMs: PLAYOUT_LEAD_MS });
+      await ready;
+      await attempt(this.provisioned);
+    }
+    this.registered = true;
+    this.log.info({ cachedSipInfo: this.provisioned!.cached }, "sip: registered");
+  }
+
+  private waitControl(): Promise<void> {
+    return withTimeout(this.link!.whenConnected(), 15_000, "the page did not connect to the host");
+  }
+
+  private waitFor<T extends PageEvent["type"]>(...types: T[]): Promise<Extract<PageEvent, { type: T }>> {
+    return new Promise((resolve) => {
+      const key = randomUUID();
+      this.waiters.set(key, (e) => {
+        if ((types as string[]).includes(e.type)) {
+          this.waiters.delete(key);
+          resolve(e as Extract<PageEvent, { type: T }>);
+        }
+      });
+    });
+  }
+
+  // ── page events ───────────────────────────────────────────────────────────────
+
+  private onPageEvent(e: PageEvent): void {
+    for (const w of [...this.waiters.values()]) w(e);
+    switch (e.type) {
+      case "incoming":
+        return void this.onIncoming(e).catch((err) => this.log.error({ err: (err as Error).message }, "call: answering failed"));
+      case "outgoing":
+        return;
+      case "answered": {
+        const call = this.calls.bySipCallId(e.callId);
+        if (!call) return;
+        call.state = "answered";
+        call.answeredAtMs = Date.now();
+        call.codec = e.codec;
+        call.telephonySessionId ??= e.telephonySessionId;
+        call.partyId ??= e.partyId;
+        this.log.info({ call: call.id, codec: e.codec, telephonySessionId: call.telephonySessionId }, "call: answered");
+        return;
+      }
+      case "mediaConnected": {
+        const call = this.calls.bySipCallId(e.callId);
+        if (!call) return;
+        call.mediaConnectedAtMs = Date.now();
+        call.stream?.mediaConnected();
+        this.log.info({ call: call.id, afterAnswerMs: call.answeredAtMs ? call.mediaConnectedAtMs - call.answeredAtMs : null }, "call: media connected");
+        return;
+      }
+      case "ended": {
+        const call = this.calls.bySipCallId(e.callId);
+        if (call) this.finish(call, e.by === "local" ? "host-hangup" : e.by === "failed" ? "failed" : "remote-hangup");
+        return;
+      }
+      case "log":
+        this.log[e.level]({ call: e.callId, from: "page" }, e.msg);
+        return;
+      case "registrationFailed":
+        this.registered = false;
+        this.log.error({ error: e.error }, "sip: registration failed");
+        return;
+      default:
+        return;
+    }
+  }
+
+  private async onIncoming(e: Extract<PageEvent, { type: "incoming" }>): Promise<void> {
+    const call = this.calls.add({
+      sipCallId: e.callId,
+      direction: "inbound",
+      from: e.from,
+      fromName: e.fromName,
+      to: e.to,
+      telephonySessionId: e.telephonySessionId,
+      partyId: e.partyId,
+    });
+    this.log.info({ call: call.id, from: e.from, to: e.to, telephonySessionId: e.telephonySessionId, partyId: e.partyId }, "call: ringing");
+    await this.answer(call);
+  }
+
+  /** Dials the pipeline first, so a pipeline that is down never leaves a caller in dead air. */
+  async answer(call: Call): Promise<void> {
+    if (this.stopping) return;
+    const slot = this.calls.takeSlot();
+    if (slot === undefined) {
+      this.log.warn({ call: call.id, max: this.calls.slots }, "call: at MAX_CONCURRENT_CALLS, declining");
+      await this.link!.request({ type: "decline", callId: call.sipCallId }).catch(() => {});
+      this.calls.end(call, "capacity");
+      return;
+    }
+    call.slot = slot;
+    call.state = "answering";
+    const stream = this.newStream(call, slot);
+    try {
+      await stream.open(this.streamInfo(call));
+    } catch (err) {
+      this.log.error({ call: call.id, err: (err as Error).message }, "pipeline: unreachable, declining the call");
+      stream.close("pipeline-unreachable");
+      await this.link!.request({ type: "decline", callId: call.sipCallId }).catch(() => {});
+      this.finish(call, "pipeline-unreachable");
+      return;
+    }
+    call.stream = stream;
+    await this.link!.request({ type: "answer", callId: call.sipCallId, slot });
+  }
+
+  private newStream(call: Call, slot: number): CallStream {
+    return new CallStream(
+      this.link!,
+      slot,
+      {
+        profile: this.profile,
+        url: this.config.pipeline.url,
+        connectTimeoutMs: this.config.pipeline.connectTimeoutMs,
+        playoutLeadMs: PLAYOUT_LEAD_MS,
+        maxQueueMs: MAX_PLAYOUT_QUEUE_MS,
+      },
+      { onEnd: (reason) => void this.hangup(call.id, reason) },
+      this.log.child({ call: call.id, part: "stream" }),
+    );
+  }
+
+  private streamInfo(call: Call) {
+    const ext = this.rc.extension!;
+    return {
+      callSid: call.telephonySessionId ?? call.id,
+      accountId: ext.accountId,
+      from: call.from,
+      to: call.to,
+      direction: call.direction,
+      telephonySessionId: call.telephonySessionId,
+      partyId: call.partyId,
+      customParameters: {
+        from: call.from,
+        to: call.to,
+        direction: call.direction,
+        telephonySessionId: call.telephonySessionId ?? "",
+        partyId: call.partyId ?? "",
+        callId: call.id,
+      },
+    };
+  }
+
+  /** Places a call from this host's extension; the pipeline is dialled once the callee answers. */
+  async placeCall(to: string, from?: string): Promise<Call> {
+    const slot = this.calls.takeSlot();
+    if (slot === undefined) throw new Error(`at MAX_CONCURRENT_CALLS (${this.calls.slots})`);
+    let call: Call | undefined;
+    const outgoing = this.waitFor("outgoing");
+    const result = this.link!.request({ type: "call", to, from, slot }, 60_000);
+    const e = await Promise.race([outgoing, result.then(() => undefined)]);
+    if (!e) throw new Error("the page did not start the call");
+    call = this.calls.add({ sipCallId: e.callId, direction: "outbound", from: from ?? this.rc.extension?.extensionNumber ?? "", to, slot });
+    this.log.info({ call: call.id, to }, "call: dialling");
+    const stream = this.newStream(call, slot);
+    call.stream = stream;
+    try {
+      await result;
+    } catch (err) {
+      stream.close("failed");
+      this.finish(call, "failed");
+      throw err;
+    }
+    try {
+      await stream.open(this.streamInfo(call));
+    } catch (err) {
+      this.log.error({ call: call.id, err: (err as Error).message }, "pipeline: unreachable, hanging up");
+      await this.hangup(call.id, "pipeline-unreachable");
+      throw err;
+    }
+    if (call.mediaConnectedAtMs) stream.mediaConnected();
+    return call;
+  }
+
+  async hangup(callId: string, reason = "host-hangup"): Promise<void> {
+    const call = this.calls.get(callId);
+    if (!call || call.state === "ended") return;
+    this.log.info({ call: call.id, reason }, "call: hanging up");
+    call.endReason = reason;
+    try {
+      await this.link!.request({ type: "hangup", callId: call.sipCallId }, 5000);
+    } catch (err) {
+      this.log.warn({ call: call.id, err: (err as Error).message }, "call: hangup not confirmed by the page");
+      this.finish(call, reason);
+    }
+  }
+
+  private finish(call: Call, reason: string): void {
+    const why = call.endReason && reason === "host-hangup" ? call.endReason : reason;
+    call.stream?.close(why);
+    call.streamStats = call.stream?.stats;
+    call.stream = undefined;
+    if (this.calls.end(call, why)) {
+      this.log.info({ call: call.id, reason: why, durationMs: call.answeredAtMs ? Date.now() - call.answeredAtMs : 0, stream: call.streamStats }, "call: ended");
+    }
+  }
+
+  private onPageLost(): void {
+    if (this.stopping) return;
+    this.registered = false;
+    this.log.error("page: control link lost; ending its calls");
+    for (const call of this.calls.active()) this.finish(call, "page-lost");
+  }
+
+  /** Hang up every call, unregister, close Chrome: in that order, so RingCentral sees clean ends. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.log.info({ calls: this.calls.active().length }, "host: stopping");
+    await Promise.all(this.calls.active().map((c) => this.hangup(c.id, "shutdown")));
+    if (this.registered && this.link) await this.link.request({ type: "unregister" }, 3000).catch(() => {});
+    this.registered = false;
+    await this.browser?.close().catch(() => {});
+    await this.link?.close();
+    await this.rc.logout();
+    this.log.info("host: stopped");
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(message)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,13 @@
+import { defineConfig } from "vitest/config";
+
+// Browser e2e files share two cores with Chrome's real-time audio threads: one file at a time,
+// or audio starves and measurements turn flaky.
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    fileParallelism: false,
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    reporters: ["default"],
+  },
+});
