@@ -1,0 +1,45 @@
+/**
+ * `npm start`: the product against real RingCentral. Without credentials it says what to set,
+ * or to try `npm run demo` on the offline twin.
+ */
+import { ConfigError, describeConfig, loadConfig, loadDotEnv } from "./config.ts";
+import { reportConfigError } from "./config-cli.ts";
+import { Host } from "./host.ts";
+import { createHttpApp, listenHttp } from "./http.ts";
+import { createLogger } from "./log.ts";
+import { describeRcError } from "./ringcentral.ts";
+import { installShutdown } from "./shutdown.ts";
+
+async function main(): Promise<number> {
+  let config;
+  try {
+    loadDotEnv();
+    config = loadConfig(process.env);
+  } catch (err) {
+    const code = reportConfigError(err);
+    if (err instanceof ConfigError && err.problems.some((p) => p.startsWith("RINGCENTRAL_"))) {
+      process.stderr.write("config: or try the product with no account at all: npm run demo\n");
+    }
+    return code;
+  }
+  const log = createLogger(config.logLevel);
+  log.info({ config: describeConfig(config) }, "host: starting");
+  const host = new Host(config, log);
+  try {
+    const server = await listenHttp(createHttpApp(host), config.http.host, config.http.port, log);
+    installShutdown(log, async () => {
+      await host.stop();
+      server.close();
+    });
+    await host.start();
+  } catch (err) {
+    const msg = (err as { response?: unknown }).response !== undefined ? describeRcError(err, config.ringcentral.serverUrl) : (err as Error).message;
+    process.stderr.write(`error: ${msg.split("\n")[0]}\n`);
+    await host.stop().catch(() => {});
+    return 1;
+  }
+  return -1; // keeps serving until a signal
+}
+
+const code = await main();
+if (code >= 0) process.exit(code);

@@ -1,0 +1,143 @@
+/**
+ * `npm run demo`: the whole product on one machine with no account and no network: the offline
+ * RingCentral twin, this host with real Chrome and WebRTC, and the echo pipeline. The twin's
+ * caller says a short sentence; the pipeline says it back; the summary shows what was measured.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import pino from "pino";
+import wavefile from "wavefile";
+import { startEchoPipeline, type EchoPipeline } from "../examples/echo-pipeline.ts";
+import { startTwin } from "../twin/server.ts";
+import { toneSpan } from "../twin/caller/analysis.ts";
+import { ConfigError, loadConfig, loadDotEnv, type Config } from "./config.ts";
+import { reportConfigError } from "./config-cli.ts";
+import { Host } from "./host.ts";
+import { createLogger } from "./log.ts";
+
+const root = resolve(fileURLToPath(new URL("..", import.meta.url)));
+const SPEECH = join(root, "examples/audio/caller-speech.wav");
+/** A short beep before the speech: its echo gives the round-trip latency. */
+const BEEP_HZ = 1000;
+const BEEP_AT_MS = 600;
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+function wavDurationMs(path: string): number {
+  const wav = new wavefile.WaveFile(readFileSync(path));
+  const fmt = wav.fmt as { sampleRate: number; numChannels: number; bitsPerSample: number };
+  const bytes = (wav.data as { chunkSize: number }).chunkSize;
+  return Math.round((bytes / (fmt.numChannels * (fmt.bitsPerSample / 8)) / fmt.sampleRate) * 1000);
+}
+
+async function main(): Promise<number> {
+  loadDotEnv();
+  say("demo: starting the offline RingCentral twin (REST, SIP over WSS, WebRTC caller) on loopback");
+  const twin = await startTwin({ log: pino({ level: "silent" }) });
+  let echo: EchoPipeline | undefined;
+  if (!process.env.PIPELINE_URL) {
+    echo = await startEchoPipeline();
+    say(`demo: echo pipeline (Twilio Media Streams) at ${echo.url}`);
+  } else say(`demo: using your pipeline at ${process.env.PIPELINE_URL}`);
+
+  let config: Config;
+  try {
+    config = loadConfig({
+      ...process.env,
+      RINGCENTRAL_SERVER_URL: twin.restUrl,
+      RINGCENTRAL_CLIENT_ID: twin.clientId,
+      RINGCENTRAL_CLIENT_SECRET: twin.clientSecret,
+      RINGCENTRAL_JWT_TOKEN: twin.jwt,
+      RINGCENTRAL_SIP_INSECURE_TLS: "true",
+      PIPELINE_URL: process.env.PIPELINE_URL ?? echo!.url,
+      SIP_INFO_CACHE: join(root, ".cache/demo-sip-info.json"),
+      HTTP_PORT: process.env.HTTP_PORT ?? "0",
+    });
+  } catch (err) {
+    await twin.stop();
+    await echo?.close();
+    return err instanceof ConfigError ? reportConfigError(err) : (say(`demo: ${(err as Error).message}`), 1);
+  }
+  if (!config.chrome.headless && !process.env.DISPLAY) {
+    say("demo: HEADLESS=false needs a display; on a server run: xvfb-run -a env HEADLESS=false npm run demo");
+    await twin.stop();
+    await echo?.close();
+    return 2;
+  }
+  // The demo's own lines go to stdout; the host's JSON log to stderr, quiet unless LOG_LEVEL says otherwise.
+  const log = createLogger(process.env.LOG_LEVEL ? config.logLevel : "warn", { destination: pino.destination(2) });
+  const host = new Host(config, log);
+  const t0 = performance.now();
+  let code = 1;
+  try {
+    await host.start();
+    say(`demo: Chrome ${config.chrome.headless ? "headless" : "headful"} is up and the WebPhone registered in ${Math.round(performance.now() - t0)} ms`);
+    const speechMs = existsSync(SPEECH) ? wavDurationMs(SPEECH) : 0;
+    const play = speechMs ? `silence/${BEEP_AT_MS},tone:${BEEP_HZ}/150,silence/650,wav:${SPEECH}` : `silence/${BEEP_AT_MS},tone:${BEEP_HZ}/150,silence/650,tone:440/2000`;
+    const hangupAfterMs = BEEP_AT_MS + 800 + (speechMs || 2000) + 1500;
+    const placed = (await (
+      await fetch(`${twin.controlUrl}/calls`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ from: "+16505550199", callerName: "Demo Caller", play, hangupAfterMs }) })
+    ).json()) as { callId: string };
+    say(`demo: the twin is calling the host's number; the caller will speak for ${((BEEP_AT_MS + 800 + speechMs) / 1000).toFixed(1)} s and hang up`);
+    let last = "";
+    let call: TwinCall;
+    for (;;) {
+      call = (await (await fetch(`${twin.controlUrl}/calls/${placed.callId}`)).json()) as TwinCall;
+      if (call.state !== last) {
+        say(`demo: call ${call.state}${call.state === "answered" ? ` (codec ${call.codec})` : ""}${call.state === "ended" ? ` (${call.endReason})` : ""}`);
+        last = call.state;
+      }
+      if (call.state === "ended") break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const wav = Buffer.from(await (await fetch(`${twin.controlUrl}/calls/${placed.callId}/recording.wav`)).arrayBuffer());
+    await mkdir(join(root, "recordings"), { recursive: true });
+    const recordingPath = join(root, "recordings", `demo-caller-${new Date().toISOString().replace(/[:.]/g, "-")}.wav`);
+    await writeFile(recordingPath, wav);
+    const latencyMs = echoLatencyMs(wav, call);
+    const hostCall = host.calls.list()[0];
+    const stream = hostCall?.streamStats;
+    const toPipeline = stream?.callerFrames ?? 0;
+    const fromPipeline = Math.round(((stream?.agentSamples ?? 0) / (config.pipeline.audio.sampleRate / 50)));
+    say("");
+    say("demo summary");
+    say(`  answered:                 ${call.answeredAtMs ? "yes" : "no"} (codec ${call.codec ?? "none"})`);
+    say(`  caller → pipeline:        ${toPipeline} frames of 20 ms`);
+    say(`  pipeline → caller:        ${fromPipeline} frames of 20 ms queued, ${call.heard?.frames ?? 0} RTP packets heard by the caller`);
+    say(`  echo round trip:          ${latencyMs === undefined ? "not measured (beep not heard back)" : `${latencyMs} ms (caller → host → pipeline → host → caller, beep onset)`}`);
+    say(`  caller's recording:       ${recordingPath}`);
+    code = call.answeredAtMs && toPipeline > 0 && fromPipeline > 0 && latencyMs !== undefined ? 0 : 1;
+    if (code) say("demo: audio did not flow both ways; run with LOG_LEVEL=debug to see why");
+  } catch (err) {
+    say(`demo: failed: ${(err as Error).message}`);
+  } finally {
+    await host.stop().catch(() => {});
+    await echo?.close();
+    await twin.stop();
+  }
+  return code;
+}
+
+interface TwinCall {
+  state: string;
+  codec: string | null;
+  endReason: string | null;
+  answeredAtMs: number | null;
+  caller: { connectedAtMs: number | null };
+  heard: { startedAtMs: number | null; frames: number } | null;
+}
+
+/** When the beep comes back, measured on the caller's recording against when the caller sent it. */
+function echoLatencyMs(wav: Buffer, call: TwinCall): number | undefined {
+  if (!call.heard?.startedAtMs || !call.caller.connectedAtMs) return undefined;
+  const w = new wavefile.WaveFile(wav);
+  w.toBitDepth("32f");
+  const samples = w.getSamples(false, Float32Array) as unknown as Float32Array;
+  const span = toneSpan(samples, (w.fmt as { sampleRate: number }).sampleRate, BEEP_HZ, -40);
+  if (!span) return undefined;
+  return Math.round(call.heard.startedAtMs + span.startMs - (call.caller.connectedAtMs + BEEP_AT_MS));
+}
+
+process.exit(await main());

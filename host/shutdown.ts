@@ -1,0 +1,31 @@
+import type { Logger } from "pino";
+
+/**
+ * SIGINT/SIGTERM: hang up, unregister, close Chrome, then exit. A second signal, or a shutdown
+ * that hangs, exits at once: an operator must always be able to stop the process.
+ */
+export function installShutdown(log: Logger, stop: () => Promise<void>, graceMs = 10_000): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn({ signal }, "host: second signal, exiting now");
+      process.exit(130);
+    }
+    stopping = true;
+    log.info({ signal }, "host: shutting down");
+    const timer = setTimeout(() => {
+      log.error({ graceMs }, "host: shutdown took too long, exiting");
+      process.exit(1);
+    }, graceMs);
+    timer.unref();
+    stop().then(
+      () => process.exit(0),
+      (err) => {
+        log.error({ err: (err as Error).message }, "host: shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+}
