@@ -236,6 +236,11 @@ export class Phone {
     }
   }
 
+  /** Call sessions alive: ours and the WebPhone's own list (both must drain when calls end). */
+  sessionCount(): number {
+    return Math.max(this.sessions.size, this.webPhone?.callSessions.length ?? 0);
+  }
+
   /** WebRTC stats of every call, for diagnostics (the host's GET /calls/:id/stats). */
   async stats(): Promise<Record<string, unknown[]>> {
     const out: Record<string, unknown[]> = {};

@@ -53,6 +53,11 @@ export class Host {
     return { chrome: Boolean(this.browser?.connected), registered: this.registered, calls: this.calls.active().length };
   }
 
+  /** Call sessions alive in the page (diagnostics and tests: 0 once every call has ended). */
+  async pageSessionCount(): Promise<number> {
+    return (await this.page?.evaluate(() => (window as unknown as { phone: { sessionCount(): number } }).phone.sessionCount())) ?? 0;
+  }
+
   get deviceId(): string | undefined {
     return this.provisioned?.deviceId;
   }

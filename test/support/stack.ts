@@ -1,0 +1,78 @@
+import pino from "pino";
+import wavefile from "wavefile";
+import { startTwin, type Twin } from "../../twin/server.ts";
+import { Host } from "../../host/host.ts";
+import { loadConfig } from "../../host/config.ts";
+import { createLogger } from "../../host/log.ts";
+
+/** The product against the twin, in-process: twin, host (real Chrome), given a pipeline URL. */
+export async function startStack(env: Record<string, string>) {
+  const twin = await startTwin({ log: pino({ level: "silent" }) });
+  const config = loadConfig({
+    RINGCENTRAL_SERVER_URL: twin.restUrl,
+    RINGCENTRAL_CLIENT_ID: twin.clientId,
+    RINGCENTRAL_CLIENT_SECRET: twin.clientSecret,
+    RINGCENTRAL_JWT_TOKEN: twin.jwt,
+    RINGCENTRAL_SIP_INSECURE_TLS: "true",
+    SIP_INFO_CACHE: `/tmp/rc-voice-host-test-${process.pid}-${Date.now()}.json`,
+    ...env,
+  });
+  const host = new Host(config, createLogger((process.env.TEST_LOG_LEVEL as "info") ?? "silent"));
+  await host.start();
+  return {
+    twin,
+    host,
+    config,
+    async placeCall(body: Record<string, unknown>): Promise<{ callId: string; telephonySessionId: string; partyId: string }> {
+      const res = await fetch(`${twin.controlUrl}/calls`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      if (res.status !== 201) throw new Error(`twin refused the call: ${res.status} ${await res.text()}`);
+      return (await res.json()) as { callId: string; telephonySessionId: string; partyId: string };
+    },
+    async twinCall(id: string): Promise<TwinCallView> {
+      return (await (await fetch(`${twin.controlUrl}/calls/${id}`)).json()) as TwinCallView;
+    },
+    async hangupFromCaller(id: string): Promise<void> {
+      await fetch(`${twin.controlUrl}/calls/${id}`, { method: "DELETE" });
+    },
+    async recording(id: string): Promise<{ samples: Float32Array; rate: number; startedAtMs: number }> {
+      const buf = Buffer.from(await (await fetch(`${twin.controlUrl}/calls/${id}/recording.wav`)).arrayBuffer());
+      return { ...decodeWav(buf), startedAtMs: (await this.twinCall(id)).heard?.startedAtMs ?? 0 };
+    },
+    async stop(): Promise<void> {
+      await host.stop();
+      await twin.stop();
+    },
+  };
+}
+
+export type Stack = Awaited<ReturnType<typeof startStack>>;
+export type { Twin };
+
+export interface TwinCallView {
+  id: string;
+  state: "ringing" | "answered" | "ended";
+  endReason: string | null;
+  codec: string | null;
+  telephonySessionId: string;
+  partyId: string;
+  answeredAtMs: number | null;
+  endedAtMs: number | null;
+  caller: { framesSent: number; connectedAtMs: number | null };
+  heard: { startedAtMs: number | null; frames: number; lostFrames: number; dominantHz: number | null; levelDbfs: number | null } | null;
+}
+
+export function decodeWav(buf: Buffer): { samples: Float32Array; rate: number } {
+  const w = new wavefile.WaveFile(buf);
+  w.toBitDepth("32f");
+  return { samples: w.getSamples(false, Float32Array) as unknown as Float32Array, rate: (w.fmt as { sampleRate: number }).sampleRate };
+}
+
+export async function until<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await fn();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
