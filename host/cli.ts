@@ -7,7 +7,6 @@ import { reportConfigError } from "./config-cli.ts";
 import { Host } from "./host.ts";
 import { createHttpApp, listenHttp } from "./http.ts";
 import { createLogger } from "./log.ts";
-import { describeRcError } from "./ringcentral.ts";
 import { installShutdown } from "./shutdown.ts";
 
 async function main(): Promise<number> {
@@ -33,8 +32,7 @@ async function main(): Promise<number> {
     });
     await host.start();
   } catch (err) {
-    const msg = (err as { response?: unknown }).response !== undefined ? describeRcError(err, config.ringcentral.serverUrl) : (err as Error).message;
-    process.stderr.write(`error: ${msg.split("\n")[0]}\n`);
+    process.stderr.write(`error: ${(err as Error).message.split("\n")[0]}\n`);
     await host.stop().catch(() => {});
     return 1;
   }

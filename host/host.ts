@@ -9,7 +9,7 @@ import { CallStream } from "../bridge/stream.ts";
 import { CallRegistry, type Call } from "./calls.ts";
 import { launchChrome } from "./chrome.ts";
 import type { Config } from "./config.ts";
-import { RingCentral, type Provisioned } from "./ringcentral.ts";
+import { RingCentral, describeRcError, type Provisioned } from "./ringcentral.ts";
 
 /** Audio sent ahead of the playout position: absorbs host hiccups, adds this much latency. */
 const PLAYOUT_LEAD_MS = 40;
@@ -64,8 +64,12 @@ export class Host {
 
   async start(): Promise<void> {
     const t0 = performance.now();
-    await this.rc.login();
-    this.provisioned = await this.rc.provision();
+    try {
+      await this.rc.login();
+      this.provisioned = await this.rc.provision();
+    } catch (err) {
+      throw new Error(describeRcError(err, this.config.ringcentral.serverUrl));
+    }
     const bundle = await buildPage();
     this.link = new PageLink(bundle, this.log.child({ part: "page-link" }));
     await this.link.listen();

@@ -1,0 +1,102 @@
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTwin, type Twin } from "../twin/server.ts";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+/** Runs `npm start`'s entry with exactly the given environment. */
+function runHost(env: Record<string, string>, timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "host/cli.ts"], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", SIP_INFO_CACHE: `/tmp/cli-test-${process.pid}.json`, ...env },
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const SECRET = "s3cr3t-client-secret-value";
+const JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ3cm9uZyJ9.d3JvbmctanctdG9rZW4tc2lnbmF0dXJl";
+
+function expectNoStackNoSecret(out: { stdout: string; stderr: string }) {
+  const all = out.stdout + out.stderr;
+  expect(all).not.toMatch(/^\s+at /m);
+  expect(all).not.toContain(SECRET);
+  expect(all).not.toContain(JWT);
+}
+
+describe("bad configuration: one clear line each, non-zero exit, no stack, no secret", () => {
+  let twin: Twin;
+  beforeAll(async () => {
+    twin = await startTwin({ log: pino({ level: "silent" }) });
+  });
+  afterAll(async () => {
+    await twin?.stop();
+  });
+
+  it("nothing set: names every missing variable and points to the demo", async () => {
+    const out = await runHost({});
+    expect(out.code).toBe(2);
+    const lines = out.stderr.trim().split("\n").filter((l) => l.startsWith("config: "));
+    for (const name of ["RINGCENTRAL_CLIENT_ID", "RINGCENTRAL_CLIENT_SECRET", "RINGCENTRAL_JWT_TOKEN", "PIPELINE_URL"]) {
+      expect(lines.filter((l) => l.includes(name))).toHaveLength(1);
+    }
+    expect(out.stderr).toContain("npm run demo");
+    expectNoStackNoSecret(out);
+  });
+
+  it("malformed values: each variable named with what is wrong", async () => {
+    const out = await runHost({
+      RINGCENTRAL_SERVER_URL: "not a url",
+      RINGCENTRAL_CLIENT_ID: "id",
+      RINGCENTRAL_CLIENT_SECRET: SECRET,
+      RINGCENTRAL_JWT_TOKEN: "not-a-jwt",
+      PIPELINE_URL: "http://127.0.0.1:1/",
+      HTTP_PORT: "99999",
+      HEADLESS: "maybe",
+    });
+    expect(out.code).toBe(2);
+    for (const name of ["RINGCENTRAL_SERVER_URL", "RINGCENTRAL_JWT_TOKEN", "PIPELINE_URL", "HTTP_PORT", "HEADLESS"]) expect(out.stderr).toContain(name);
+    expectNoStackNoSecret(out);
+  });
+
+  const valid = () => ({
+    RINGCENTRAL_CLIENT_ID: twin.clientId,
+    RINGCENTRAL_CLIENT_SECRET: SECRET,
+    RINGCENTRAL_JWT_TOKEN: JWT,
+    PIPELINE_URL: "ws://127.0.0.1:9",
+    HTTP_PORT: "0",
+  });
+
+  it("unreachable server", async () => {
+    const out = await runHost({ ...valid(), RINGCENTRAL_SERVER_URL: "http://127.0.0.1:9" });
+    expect(out.code).toBe(1);
+    expect(out.stderr).toMatch(/^error: cannot reach RingCentral at http:\/\/127\.0\.0\.1:9/m);
+    expectNoStackNoSecret(out);
+  });
+
+  it("wrong client secret and JWT, against the twin", async () => {
+    const out = await runHost({ ...valid(), RINGCENTRAL_SERVER_URL: twin.restUrl });
+    expect(out.code).toBe(1);
+    expect(out.stderr).toMatch(/^error: RingCentral refused the login/m);
+    expectNoStackNoSecret(out);
+  });
+
+  it("right secret, wrong JWT", async () => {
+    const out = await runHost({ ...valid(), RINGCENTRAL_SERVER_URL: twin.restUrl, RINGCENTRAL_CLIENT_SECRET: twin.clientSecret });
+    expect(out.code).toBe(1);
+    expect(out.stderr).toMatch(/^error: RingCentral refused the login \(400/m);
+    expect(out.stdout + out.stderr).not.toContain(twin.clientSecret);
+    expectNoStackNoSecret(out);
+  });
+});
