@@ -1,8 +1,9 @@
 import type { Logger } from "pino";
+import { DtmfDetector } from "./dtmf-detector.ts";
 import { MediaKind } from "./page-protocol.ts";
 import type { PageLink } from "./page-link.ts";
 import { Playout } from "./playout.ts";
-import { createPipelineSession, type PipelineProfile, type PipelineSession, type StreamInfo } from "./pipeline/index.ts";
+import { createPipelineSession, profileSampleRate, type PipelineProfile, type PipelineSession, type StreamInfo } from "./pipeline/index.ts";
 
 export interface StreamOptions {
   profile: PipelineProfile;
@@ -10,6 +11,8 @@ export interface StreamOptions {
   connectTimeoutMs: number;
   playoutLeadMs: number;
   maxQueueMs: number;
+  /** On a mid-call drop: dial again and send a fresh start, instead of ending the call. */
+  reconnect: boolean;
 }
 
 export interface StreamStats {
@@ -19,22 +22,32 @@ export interface StreamStats {
   marksPlayed: number;
   underruns: number;
   badMessages: number;
+  dtmfIn: string;
+  reconnects: number;
 }
 
 export interface StreamEvents {
   /** The pipeline went away or asked to hang up: the host ends the call. */
   onEnd(reason: string): void;
+  /** The pipeline asks to send digits to the caller. */
+  onSendDtmf(digits: string): void;
 }
 
+const MAX_RECONNECTS = 3;
+
 /**
- * One call's stream: caller frames from the page slot to the pipeline, pipeline audio through
- * playout back into the slot. Owns nothing but the pipeline connection and the playout queue.
+ * One call's stream: caller frames from the page slot to the pipeline (with in-band DTMF
+ * detection on the way), pipeline audio through playout back into the slot. Owns the pipeline
+ * connection and the playout queue; the host owns the call.
  */
 export class CallStream {
   private session: PipelineSession | undefined;
-  private playout: Playout | undefined;
+  private readonly playout: Playout;
+  private readonly dtmf: DtmfDetector;
   private closed = false;
-  readonly stats: StreamStats = { callerFrames: 0, agentSamples: 0, playedSamples: 0, marksPlayed: 0, underruns: 0, badMessages: 0 };
+  private info: StreamInfo | undefined;
+  private readonly announcements: Array<{ mark: string; resolve(): void }> = [];
+  readonly stats: StreamStats = { callerFrames: 0, agentSamples: 0, playedSamples: 0, marksPlayed: 0, underruns: 0, badMessages: 0, dtmfIn: "", reconnects: 0 };
 
   constructor(
     private readonly link: PageLink,
@@ -42,65 +55,116 @@ export class CallStream {
     private readonly opts: StreamOptions,
     private readonly events: StreamEvents,
     private readonly log: Logger,
-  ) {}
-
-  async open(info: StreamInfo): Promise<void> {
-    const session = createPipelineSession(this.opts.profile, { url: this.opts.url, connectTimeoutMs: this.opts.connectTimeoutMs }, {
-      onAudio: (pcm) => {
-        this.stats.agentSamples += pcm.length;
-        this.playout?.push(pcm);
-      },
-      onMark: (name) => this.playout?.mark(name),
-      onClear: () => {
-        for (const name of this.playout?.clear() ?? []) this.session?.sendMarkPlayed(name);
-      },
-      onHangup: () => this.events.onEnd("pipeline-hangup"),
-      onClosed: (code, reason) => {
-        this.log.warn({ code, reason }, "pipeline closed the stream mid-call");
-        this.events.onEnd("pipeline-closed");
-      },
-      onBadMessage: (problem) => {
-        this.stats.badMessages++;
-        if (this.stats.badMessages <= 5) this.log.warn({ problem }, "pipeline message ignored");
-      },
-    });
-    this.session = session;
+  ) {
+    const sampleRate = profileSampleRate(opts.profile);
     this.playout = new Playout(
       {
         sendAgent: (pcm) => this.link.sendAgent(this.slot, pcm),
         clear: () => this.link.sendSlotCommand(this.slot, MediaKind.Clear),
       },
-      { sampleRate: session.sampleRate, leadMs: this.opts.playoutLeadMs, maxQueueMs: this.opts.maxQueueMs },
+      { sampleRate, leadMs: opts.playoutLeadMs, maxQueueMs: opts.maxQueueMs },
       {
-        onMark: (name) => {
-          this.stats.marksPlayed++;
-          this.session?.sendMarkPlayed(name);
-        },
-        onOverflow: (dropped) => this.log.error({ droppedSamples: dropped, maxQueueMs: this.opts.maxQueueMs }, "pipeline floods playout: audio beyond the queue bound refused"),
+        onMark: (name) => this.onMarkPlayed(name),
+        onOverflow: (dropped) => this.log.error({ droppedSamples: dropped, maxQueueMs: opts.maxQueueMs }, "pipeline floods playout: audio beyond the queue bound refused"),
       },
     );
+    this.dtmf = new DtmfDetector(sampleRate, (digit) => {
+      this.stats.dtmfIn += digit;
+      this.log.info({ digit }, "dtmf: caller pressed a key");
+      this.session?.sendDtmf(digit);
+    });
     this.link.onCallerFrames(this.slot, (header, pcm) => {
       if (this.closed) return;
       this.stats.callerFrames++;
+      this.dtmf.push(pcm);
       this.session?.sendCallerAudio(pcm);
-      this.playout?.onCallerFrame(header);
+      this.playout.onCallerFrame(header);
     });
+  }
+
+  /** Dials the pipeline and sends its start; rejects when it cannot be reached in time. */
+  async open(info: StreamInfo): Promise<void> {
+    this.info = info;
+    const session = this.connect();
     await session.open(info);
+  }
+
+  private connect(): PipelineSession {
+    const session: PipelineSession = createPipelineSession(this.opts.profile, { url: this.opts.url, connectTimeoutMs: this.opts.connectTimeoutMs }, {
+      // Events from a session that was replaced (after a reconnect) are stale: ignore them.
+      onAudio: (pcm) => {
+        if (this.session !== session) return;
+        this.stats.agentSamples += pcm.length;
+        this.playout.push(pcm);
+      },
+      onMark: (name) => this.session === session && this.playout.mark(name),
+      onClear: () => {
+        if (this.session !== session) return;
+        // As Twilio does: the marks that will now never play are sent back at once.
+        for (const name of this.playout.clear()) session.sendMarkPlayed(name);
+      },
+      onSendDtmf: (digits) => this.session === session && this.events.onSendDtmf(digits),
+      onHangup: () => this.session === session && this.events.onEnd("pipeline-hangup"),
+      onClosed: (code, reason) => {
+        if (this.session !== session || this.closed) return;
+        this.log.warn({ code, reason }, "pipeline closed the stream mid-call");
+        void this.onDropped();
+      },
+      onBadMessage: (problem) => {
+        this.stats.badMessages++;
+        if (this.stats.badMessages <= 5 || this.stats.badMessages % 100 === 0) this.log.warn({ problem, count: this.stats.badMessages }, "pipeline message ignored");
+      },
+    });
+    this.session = session;
+    return session;
+  }
+
+  private async onDropped(): Promise<void> {
+    if (!this.opts.reconnect || this.stats.reconnects >= MAX_RECONNECTS || !this.info) {
+      this.events.onEnd("pipeline-closed");
+      return;
+    }
+    this.stats.reconnects++;
+    // What the old stream queued is for a conversation that no longer exists.
+    this.playout.clear();
+    try {
+      await this.connect().open(this.info);
+      this.log.info({ attempt: this.stats.reconnects }, "pipeline reconnected: fresh start sent");
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, "pipeline reconnect failed");
+      this.events.onEnd("pipeline-closed");
+    }
   }
 
   /** ICE/DTLS are up: audio sent from now on reaches the caller. */
   mediaConnected(): void {
-    this.playout?.start();
+    this.playout.start();
+  }
+
+  /** Plays audio the host owns (e.g. the pipeline-down apology); resolves once it has been played. */
+  announce(pcm: Int16Array): Promise<void> {
+    const mark = `announcement-${this.announcements.length + 1}`;
+    this.playout.push(pcm);
+    return new Promise((resolve) => {
+      this.announcements.push({ mark, resolve });
+      this.playout.mark(mark);
+    });
+  }
+
+  private onMarkPlayed(name: string): void {
+    const a = this.announcements.findIndex((x) => x.mark === name);
+    if (a >= 0) return this.announcements.splice(a, 1)[0].resolve();
+    this.stats.marksPlayed++;
+    this.session?.sendMarkPlayed(name);
   }
 
   close(reason: string): void {
     if (this.closed) return;
     this.closed = true;
     this.link.onCallerFrames(this.slot, undefined);
-    if (this.playout) {
-      this.stats.playedSamples = this.playout.playedSamples;
-      this.stats.underruns = this.playout.underruns;
-    }
+    this.stats.playedSamples = this.playout.playedSamples;
+    this.stats.underruns = this.playout.underruns;
+    for (const a of this.announcements.splice(0)) a.resolve();
     this.session?.close(reason);
   }
 }

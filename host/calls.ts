@@ -71,6 +71,13 @@ export class CallRegistry {
     return this.freeSlots.pop();
   }
 
+  /** The call keeps ringing but no longer holds an audio path. */
+  releaseSlot(call: Call): void {
+    if (call.slot === undefined) return;
+    this.freeSlots.push(call.slot);
+    call.slot = undefined;
+  }
+
   end(call: Call, reason: string): boolean {
     if (call.state === "ended") return false;
     call.state = "ended";

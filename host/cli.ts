@@ -25,7 +25,7 @@ async function main(): Promise<number> {
   log.info({ config: describeConfig(config) }, "host: starting");
   const host = new Host(config, log);
   try {
-    const server = await listenHttp(createHttpApp(host), config.http.host, config.http.port, log);
+    const server = await listenHttp(createHttpApp(host, { apiToken: config.apiToken }), config.http.host, config.http.port, log);
     installShutdown(log, async () => {
       await host.stop();
       server.close();

@@ -30,6 +30,12 @@ export interface PipelineConfig {
   /** Sample rate of the raw `l16` protocol. */
   l16SampleRate: L16SampleRate;
   connectTimeoutMs: number;
+  /** The pipeline is down as a call arrives: apologise and hang up, or leave the call ringing. */
+  downAction: "message" | "ring";
+  /** The pipeline drops mid-call: hang up, or dial again and send a fresh start. */
+  dropAction: "hangup" | "reconnect";
+  /** Audio sent to Chrome ahead of playout: absorbs jitter, adds this much latency. */
+  playoutLeadMs: number;
 }
 
 export interface Config {
@@ -38,6 +44,8 @@ export interface Config {
   chrome: { headless: boolean; executablePath?: string };
   http: { host: string; port: number };
   answer: { mode: AnswerMode; maxConcurrentCalls: number };
+  /** Bearer token of the REST API (and Basic password of the Twilio-compatible hang-up route). */
+  apiToken?: string;
   /** Absent: calls are not recorded. */
   recordingsDir?: string;
   logLevel: LogLevel;
@@ -69,7 +77,7 @@ export class ConfigError extends Error {
 }
 
 // Values never echoed in a message (a pipeline URL may carry an access token).
-const SECRET_VARS = new Set(["RINGCENTRAL_CLIENT_SECRET", "RINGCENTRAL_JWT_TOKEN", "PIPELINE_URL"]);
+const SECRET_VARS = new Set(["RINGCENTRAL_CLIENT_SECRET", "RINGCENTRAL_JWT_TOKEN", "PIPELINE_URL", "API_TOKEN"]);
 
 const CONSOLE_HINT = "copy it from your app in the RingCentral developer console";
 const BOOL_VALUES: Record<string, boolean> = { true: true, "1": true, yes: true, false: false, "0": false, no: false };
@@ -169,6 +177,13 @@ const schemas = {
     .transform((s) => Number(s) as L16SampleRate)
     .default(16000),
   PIPELINE_CONNECT_TIMEOUT_MS: integer(1, MAX_TIMER_MS, "a positive whole number of milliseconds", "how long to wait for the pipeline to accept a call, e.g. 3000").default(3000),
+  PIPELINE_DOWN_ACTION: oneOf(["message", "ring"], "what to do when the pipeline cannot be reached as a call arrives: message answers, plays a short apology and hangs up; ring leaves the call ringing (to voicemail or another device)").default("message"),
+  PIPELINE_DROP_ACTION: oneOf(["hangup", "reconnect"], "what to do when the pipeline drops mid-call: hangup ends the call; reconnect dials again and sends a fresh start").default("hangup"),
+  PLAYOUT_LEAD_MS: integer(20, 500, "a whole number of milliseconds from 20 to 500", "how far ahead of playout audio is sent to Chrome, e.g. 40").default(40),
+  API_TOKEN: z
+    .string()
+    .min(16, { error: "is set but shorter than 16 characters: use a long random value, e.g. openssl rand -hex 24" })
+    .optional(),
   HEADLESS: boolean("HEADLESS").default(true),
   CHROME_PATH: z
     .string()
@@ -247,10 +262,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadConfi
       audio: v.PIPELINE_AUDIO,
       l16SampleRate: v.PIPELINE_SAMPLE_RATE,
       connectTimeoutMs: v.PIPELINE_CONNECT_TIMEOUT_MS,
+      downAction: v.PIPELINE_DOWN_ACTION,
+      dropAction: v.PIPELINE_DROP_ACTION,
+      playoutLeadMs: v.PLAYOUT_LEAD_MS,
     },
     chrome: { headless: v.HEADLESS, ...(v.CHROME_PATH !== undefined && { executablePath: v.CHROME_PATH }) },
     http: { host: v.HTTP_HOST, port: v.HTTP_PORT },
     answer: { mode: v.ANSWER_MODE, maxConcurrentCalls: v.MAX_CONCURRENT_CALLS },
+    ...(v.API_TOKEN !== undefined && { apiToken: v.API_TOKEN }),
     ...(v.RECORDINGS_DIR !== undefined && { recordingsDir: v.RECORDINGS_DIR }),
     logLevel: v.LOG_LEVEL,
     sipInfoCachePath: v.SIP_INFO_CACHE,
@@ -304,6 +323,7 @@ export function describeConfig(config: Config | ConfigWithOptionalCredentials): 
     chrome: { headless: config.chrome.headless, executablePath: config.chrome.executablePath ?? "(auto-detect)" },
     http: { ...config.http },
     answer: { ...config.answer },
+    apiToken: config.apiToken ? "***" : "(not set)",
     recordingsDir: config.recordingsDir ?? "(off)",
     logLevel: config.logLevel,
     sipInfoCachePath: config.sipInfoCachePath,

@@ -4,15 +4,14 @@ import type { Logger } from "pino";
 import { buildPage } from "../browser/build.ts";
 import { PageLink } from "../bridge/page-link.ts";
 import type { PageEvent, PreferredCodec } from "../bridge/page-protocol.ts";
-import { profileSampleRate, type PipelineProfile } from "../bridge/pipeline/index.ts";
+import { profileSampleRate, profileWantsPcmu, type PipelineProfile } from "../bridge/pipeline/index.ts";
+import { loadApology } from "./announcement.ts";
 import { CallStream } from "../bridge/stream.ts";
 import { CallRegistry, type Call } from "./calls.ts";
 import { launchChrome } from "./chrome.ts";
 import type { Config } from "./config.ts";
 import { RingCentral, describeRcError, type Provisioned } from "./ringcentral.ts";
 
-/** Audio sent ahead of the playout position: absorbs host hiccups, adds this much latency. */
-const PLAYOUT_LEAD_MS = 40;
 /** A pipeline may queue this much audio ahead of real time (TTS often sends whole replies at once). */
 const MAX_PLAYOUT_QUEUE_MS = 120_000;
 const REGISTER_TIMEOUT_MS = 15_000;
@@ -39,6 +38,7 @@ export class Host {
   private readonly profile: PipelineProfile;
   private readonly waiters = new Map<string, (e: PageEvent) => void>();
   private readonly instanceId = randomUUID();
+  private readonly apology: Int16Array;
 
   constructor(
     private readonly config: Config,
@@ -46,7 +46,9 @@ export class Host {
   ) {
     this.calls = new CallRegistry(config.answer.maxConcurrentCalls);
     this.rc = new RingCentral(config.ringcentral, config.sipInfoCachePath, log.child({ part: "ringcentral" }));
-    this.profile = { protocol: "twilio", audio: config.pipeline.audio as PipelineProfile["audio"] };
+    const p = config.pipeline;
+    this.profile = p.protocol === "l16" ? { protocol: "l16", sampleRate: p.l16SampleRate } : { protocol: "twilio", audio: p.audio as Extract<PipelineProfile, { protocol: "twilio" }>["audio"] };
+    this.apology = loadApology(profileSampleRate(this.profile));
   }
 
   status(): HostStatus {
@@ -95,7 +97,7 @@ export class Host {
       sampleRate: profileSampleRate(this.profile),
       slots: this.calls.slots,
       preferCodec: this.preferredCodec(),
-      playoutLeadMs: PLAYOUT_LEAD_MS,
+      playoutLeadMs: this.config.pipeline.playoutLeadMs,
     });
     await ready;
     await this.register();
@@ -104,7 +106,7 @@ export class Host {
 
   /** An 8 kHz μ-law pipeline gets PCMU from RingCentral: no Opus, no transcoding. */
   private preferredCodec(): PreferredCodec {
-    return this.profile.audio.encoding === "mulaw" ? "PCMU" : "opus";
+    return profileWantsPcmu(this.profile) ? "PCMU" : "opus";
   }
 
   private async register(): Promise<void> {
@@ -124,7 +126,7 @@ export class Host {
       await this.page!.reload();
       await this.waitControl();
       const ready = this.waitFor("ready");
-      this.link!.send({ type: "configure", sampleRate: profileSampleRate(this.profile), slots: this.calls.slots, preferCodec: this.preferredCodec(), playoutLeadMs: PLAYOUT_LEAD_MS });
+      this.link!.send({ type: "configure", sampleRate: profileSampleRate(this.profile), slots: this.calls.slots, preferCodec: this.preferredCodec(), playoutLeadMs: this.config.pipeline.playoutLeadMs });
       await ready;
       await attempt(this.provisioned);
     }
@@ -220,17 +222,41 @@ export class Host {
     call.slot = slot;
     call.state = "answering";
     const stream = this.newStream(call, slot);
+    call.stream = stream;
     try {
       await stream.open(this.streamInfo(call));
     } catch (err) {
-      this.log.error({ call: call.id, err: (err as Error).message }, "pipeline: unreachable, declining the call");
-      stream.close("pipeline-unreachable");
-      await this.link!.request({ type: "decline", callId: call.sipCallId }).catch(() => {});
-      this.finish(call, "pipeline-unreachable");
+      await this.onPipelineDown(call, (err as Error).message);
       return;
     }
-    call.stream = stream;
     await this.link!.request({ type: "answer", callId: call.sipCallId, slot });
+  }
+
+  /** PIPELINE_DOWN_ACTION: apologise and hang up, or leave the call ringing for someone else. */
+  private async onPipelineDown(call: Call, why: string): Promise<void> {
+    const action = this.config.pipeline.downAction;
+    this.log.error({ call: call.id, err: why, action }, "pipeline: unreachable as the call arrives");
+    if (action === "ring") {
+      call.stream?.close("pipeline-unreachable");
+      call.stream = undefined;
+      this.calls.releaseSlot(call);
+      call.state = "ringing";
+      call.endReason = "pipeline-unreachable";
+      return;
+    }
+    call.endReason = "pipeline-unreachable";
+    await this.link!.request({ type: "answer", callId: call.sipCallId, slot: call.slot! });
+    // Resolves once played, which needs media up: bounded in case it never comes.
+    const apologyMs = (this.apology.length * 1000) / profileSampleRate(this.profile);
+    await withTimeout(call.stream!.announce(this.apology), apologyMs + 10_000, "apology not played").catch(() => {});
+    await this.hangup(call.id, "pipeline-unreachable");
+  }
+
+  async sendDtmf(callId: string, digits: string): Promise<void> {
+    const call = this.calls.get(callId);
+    if (!call || call.state !== "answered") throw new Error(`call ${callId} is not answered`);
+    await this.link!.request({ type: "dtmf", callId: call.sipCallId, digits });
+    this.log.info({ call: call.id, digits: digits.length }, "dtmf: sent to the caller");
   }
 
   private newStream(call: Call, slot: number): CallStream {
@@ -241,10 +267,14 @@ export class Host {
         profile: this.profile,
         url: this.config.pipeline.url,
         connectTimeoutMs: this.config.pipeline.connectTimeoutMs,
-        playoutLeadMs: PLAYOUT_LEAD_MS,
+        playoutLeadMs: this.config.pipeline.playoutLeadMs,
         maxQueueMs: MAX_PLAYOUT_QUEUE_MS,
+        reconnect: this.config.pipeline.dropAction === "reconnect",
       },
-      { onEnd: (reason) => void this.hangup(call.id, reason) },
+      {
+        onEnd: (reason) => void this.hangup(call.id, reason),
+        onSendDtmf: (digits) => void this.sendDtmf(call.id, digits).catch((err) => this.log.warn({ call: call.id, err: (err as Error).message }, "dtmf: could not send")),
+      },
       this.log.child({ call: call.id, part: "stream" }),
     );
   }

@@ -2,11 +2,13 @@ import express, { type Express } from "express";
 import { createServer, type Server } from "node:http";
 import type { Logger } from "pino";
 import type { Host } from "./host.ts";
+import { twilioRestRouter } from "./twilio-rest.ts";
 
 /** The host's HTTP server: health and readiness now; webhooks and the call API mount here too. */
-export function createHttpApp(host: Host): Express {
+export function createHttpApp(host: Host, opts: { apiToken?: string } = {}): Express {
   const app = express();
   app.disable("x-powered-by");
+  app.use(twilioRestRouter(host, opts.apiToken));
   app.get("/health", (_req, res) => {
     res.json({ status: "ok" });
   });
@@ -16,6 +18,11 @@ export function createHttpApp(host: Host): Express {
   });
   app.use((_req, res) => {
     res.status(404).json({ error: "not_found", message: "no such route" });
+  });
+  // Malformed bodies and anything thrown: a JSON 4xx/500, never a crash or an HTML page.
+  app.use((err: Error & { status?: number; type?: string }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    const status = err.status && err.status >= 400 && err.status < 500 ? err.status : 500;
+    res.status(status).json({ error: status === 500 ? "internal" : "bad_request", message: status === 500 ? "internal error" : err.message });
   });
   return app;
 }

@@ -19,6 +19,8 @@ export interface PipelineHandlers {
   onAudio(pcm: Int16Array): void;
   onMark(name: string): void;
   onClear(): void;
+  /** The pipeline asks to send digits to the caller (RFC 4733 through the WebPhone). */
+  onSendDtmf(digits: string): void;
   /** The pipeline asks to end the call. */
   onHangup(): void;
   /** The pipeline's connection ended (not by us). */

@@ -96,7 +96,7 @@ export class TwilioSession implements PipelineSession {
 
   private onMessage(text: string, isBinary: boolean): void {
     if (isBinary) return this.on.onBadMessage("binary frame on a Twilio stream (send JSON text)");
-    let msg: { event?: unknown; media?: { payload?: unknown }; mark?: { name?: unknown } };
+    let msg: { event?: unknown; media?: { payload?: unknown }; mark?: { name?: unknown }; dtmf?: { digit?: unknown; digits?: unknown } };
     try {
       msg = JSON.parse(text);
     } catch {
@@ -121,6 +121,12 @@ export class TwilioSession implements PipelineSession {
       }
       case "clear":
         return this.on.onClear();
+      case "dtmf": {
+        // Not in Twilio's stream protocol (Twilio sends digits with TwiML <Play digits>): an extension.
+        const digits = msg.dtmf?.digits ?? msg.dtmf?.digit;
+        if (typeof digits !== "string" || !/^[0-9A-D*#]{1,32}$/.test(digits)) return this.on.onBadMessage("dtmf needs dtmf.digits: 0-9, A-D, * or #");
+        return this.on.onSendDtmf(digits);
+      }
       default:
         return this.on.onBadMessage(`unknown event ${JSON.stringify(msg.event)}`);
     }

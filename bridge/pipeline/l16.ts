@@ -1,0 +1,103 @@
+import { randomBytes } from "node:crypto";
+import WebSocket from "ws";
+import { dialPipeline } from "./dial.ts";
+import type { PipelineHandlers, PipelineOptions, PipelineSession, StreamInfo } from "./session.ts";
+
+export type L16Rate = 8000 | 16000 | 24000 | 48000;
+
+/**
+ * The L16 profile (docs/PROTOCOL.md): one JSON `start`, then binary PCM16 LE 20 ms frames both
+ * ways at 8/16/24/48 kHz (the Vonage/jambonz family: no base64, wideband), with JSON control
+ * messages `mark`, `clear`, `dtmf`, `hangup` from the pipeline and `mark`, `dtmf`, `stop` to it.
+ */
+export class L16Session implements PipelineSession {
+  private ws: WebSocket | undefined;
+  private closing = false;
+  readonly streamSid = `MZ${randomBytes(16).toString("hex")}`;
+
+  constructor(
+    private readonly opts: PipelineOptions,
+    readonly sampleRate: L16Rate,
+    private readonly on: PipelineHandlers,
+  ) {}
+
+  async open(info: StreamInfo): Promise<void> {
+    this.ws = await dialPipeline(this.opts);
+    this.ws.on("message", (data: Buffer, isBinary) => (isBinary ? this.onAudio(data) : this.onControl(data.toString())));
+    this.ws.on("close", (code, reason) => {
+      if (!this.closing) this.on.onClosed(code, reason.toString());
+    });
+    this.ws.on("error", () => {});
+    this.sendJson({
+      event: "start",
+      protocol: "l16",
+      version: "1",
+      streamSid: this.streamSid,
+      callSid: info.callSid,
+      accountId: info.accountId,
+      direction: info.direction,
+      from: info.from,
+      to: info.to,
+      telephonySessionId: info.telephonySessionId ?? null,
+      partyId: info.partyId ?? null,
+      encoding: "audio/l16",
+      sampleRate: this.sampleRate,
+      channels: 1,
+      frameMs: 20,
+      byteOrder: "little-endian",
+      customParameters: info.customParameters,
+    });
+  }
+
+  private sendJson(msg: Record<string, unknown>): void {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
+  }
+
+  sendCallerAudio(pcm: Int16Array): void {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength));
+  }
+
+  sendMarkPlayed(name: string): void {
+    this.sendJson({ event: "mark", name });
+  }
+
+  sendDtmf(digit: string): void {
+    this.sendJson({ event: "dtmf", digit });
+  }
+
+  close(reason: string): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.sendJson({ event: "stop", reason });
+    this.ws?.close(1000, reason.slice(0, 120));
+  }
+
+  private onAudio(data: Buffer): void {
+    if (data.length % 2) return this.on.onBadMessage("binary frame with an odd number of bytes (PCM16 expected)");
+    // Copy: ws may hand out a slice of a pooled buffer at an odd offset.
+    this.on.onAudio(new Int16Array(Uint8Array.from(data).buffer));
+  }
+
+  private onControl(text: string): void {
+    let msg: { event?: unknown; name?: unknown; digits?: unknown };
+    try {
+      msg = JSON.parse(text);
+    } catch {
+      return this.on.onBadMessage("text message is not JSON");
+    }
+    switch (msg.event) {
+      case "mark":
+        if (typeof msg.name !== "string") return this.on.onBadMessage("mark without a name");
+        return this.on.onMark(msg.name);
+      case "clear":
+        return this.on.onClear();
+      case "dtmf":
+        if (typeof msg.digits !== "string" || !/^[0-9A-D*#]{1,32}$/.test(msg.digits)) return this.on.onBadMessage("dtmf needs digits: 0-9, A-D, * or #");
+        return this.on.onSendDtmf(msg.digits);
+      case "hangup":
+        return this.on.onHangup();
+      default:
+        return this.on.onBadMessage(`unknown event ${JSON.stringify(msg.event)}`);
+    }
+  }
+}

@@ -1,0 +1,31 @@
+import express, { type Router } from "express";
+import { timingSafeEqual } from "node:crypto";
+import type { Host } from "./host.ts";
+
+/**
+ * Twilio's one REST call that pipelines use to hang up (Pipecat's auto_hang_up POSTs
+ * `Status=completed` here): point the pipeline's Twilio base URL at this host.
+ * Basic auth: any user (the account SID), API_TOKEN as the password.
+ */
+export function twilioRestRouter(host: Host, apiToken: string | undefined): Router {
+  const r = express.Router();
+  r.post("/2010-04-01/Accounts/:accountSid/Calls/:callSid.json", express.urlencoded({ extended: false, limit: "16kb" }), async (req, res) => {
+    if (!apiToken) return void res.status(404).json({ code: 20404, message: "the Twilio-compatible route needs API_TOKEN set on the host", status: 404 });
+    const auth = req.headers.authorization ?? "";
+    const password = /^basic /i.test(auth) ? Buffer.from(auth.slice(6), "base64").toString().split(":").slice(1).join(":") : "";
+    const a = Buffer.from(password);
+    const b = Buffer.from(apiToken);
+    if (a.length !== b.length || !timingSafeEqual(a, b)) {
+      res.setHeader("WWW-Authenticate", 'Basic realm="rc-voice-host"');
+      return void res.status(401).json({ code: 20003, message: "Authenticate: Basic auth with API_TOKEN as the password", status: 401 });
+    }
+    const status = typeof req.body?.Status === "string" ? req.body.Status : undefined;
+    if (status !== "completed" && status !== "canceled") return void res.status(400).json({ code: 21218, message: "Status must be completed or canceled", status: 400 });
+    const callSid = String(req.params.callSid);
+    const call = host.calls.byTelephonySession(callSid) ?? host.calls.get(callSid);
+    if (!call || call.state === "ended") return void res.status(404).json({ code: 20404, message: `no active call ${callSid}`, status: 404 });
+    await host.hangup(call.id, "pipeline-hangup");
+    res.json({ sid: callSid, account_sid: req.params.accountSid, status: "completed" });
+  });
+  return r;
+}
