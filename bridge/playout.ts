@@ -12,6 +12,12 @@ export interface PlayoutOptions {
   leadMs: number;
   /** Audio a pipeline may queue ahead of real time before new audio is refused. */
   maxQueueMs: number;
+  /**
+   * From playout in the page to the caller's ear: WebRTC's 10 ms capture chunks, the 20 ms packet
+   * and the wire. A mark waits this long after its audio was played, so it never comes back
+   * before the caller could have heard that audio.
+   */
+  sendPathMs: number;
 }
 
 export interface PlayoutEvents {
@@ -42,6 +48,7 @@ export class Playout {
   private sent = 0;
   private consumed = 0;
   private readonly marks: Mark[] = [];
+  private readonly inFlight = new Set<NodeJS.Timeout>();
   private started = false;
   private readonly frame: number;
   private readonly leadSamples: number;
@@ -121,7 +128,22 @@ export class Playout {
   }
 
   private fireMarks(): void {
-    while (this.marks.length && this.marks[0].at <= this.consumed) this.events.onMark(this.marks.shift()!.name);
+    while (this.marks.length && this.marks[0].at <= this.consumed) {
+      const { name } = this.marks.shift()!;
+      // Equal delays keep marks in order. A mark with no audio before it still waits: Twilio
+      // returns it once everything sent before it has played, which here includes the send path.
+      const timer = setTimeout(() => {
+        this.inFlight.delete(timer);
+        this.events.onMark(name);
+      }, this.opts.sendPathMs);
+      this.inFlight.add(timer);
+    }
+  }
+
+  /** Marks already played but still on the send path when the call ends are dropped with it. */
+  close(): void {
+    for (const t of this.inFlight) clearTimeout(t);
+    this.inFlight.clear();
   }
 
   private pump(): void {

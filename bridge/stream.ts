@@ -34,6 +34,8 @@ export interface StreamEvents {
 }
 
 const MAX_RECONNECTS = 3;
+/** Measured on the twin: playout reaches the caller's RTP 33–40 ms after the worklet played it. */
+const SEND_PATH_MS = 60;
 
 /**
  * One call's stream: caller frames from the page slot to the pipeline (with in-band DTMF
@@ -62,7 +64,7 @@ export class CallStream {
         sendAgent: (pcm) => this.link.sendAgent(this.slot, pcm),
         clear: () => this.link.sendSlotCommand(this.slot, MediaKind.Clear),
       },
-      { sampleRate, leadMs: opts.playoutLeadMs, maxQueueMs: opts.maxQueueMs },
+      { sampleRate, leadMs: opts.playoutLeadMs, maxQueueMs: opts.maxQueueMs, sendPathMs: SEND_PATH_MS },
       {
         onMark: (name) => this.onMarkPlayed(name),
         onOverflow: (dropped) => this.log.error({ droppedSamples: dropped, maxQueueMs: opts.maxQueueMs }, "pipeline floods playout: audio beyond the queue bound refused"),
@@ -164,6 +166,7 @@ export class CallStream {
     this.link.onCallerFrames(this.slot, undefined);
     this.stats.playedSamples = this.playout.playedSamples;
     this.stats.underruns = this.playout.underruns;
+    this.playout.close();
     for (const a of this.announcements.splice(0)) a.resolve();
     this.session?.close(reason);
   }
