@@ -168,7 +168,8 @@ describe("twin end to end: headless Chrome + unmodified WebPhone and SDK + real 
 
   afterAll(async () => {
     if (pageErrors.length) console.log("page errors:", pageErrors);
-    await page?.evaluate(() => window.phone.dispose()).catch(() => {});
+    // Unregisters (REGISTER expires=0); bounded, since the WebPhone's dispose() waits on the server.
+    await Promise.race([page?.evaluate(() => window.phone.dispose()).catch(() => {}), sleep(3000)]);
     await browser?.close();
     await twin?.stop();
     await pageServer?.close();

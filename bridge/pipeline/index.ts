@@ -14,9 +14,9 @@ export function createPipelineSession(profile: PipelineProfile, opts: PipelineOp
   }
 }
 
-/** μ-law at 8 kHz is what RingCentral's PCMU carries as is: such calls should avoid Opus entirely. */
+/** An 8 kHz pipeline gains nothing from Opus: PCMU carries its audio as is, with no Opus work at all. */
 export function profileWantsPcmu(profile: PipelineProfile): boolean {
-  return profile.protocol === "twilio" && profile.audio.encoding === "mulaw";
+  return profileSampleRate(profile) === 8000;
 }
 
 /** The sample rate the page's audio graph runs at for a profile. */

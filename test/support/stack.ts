@@ -4,6 +4,7 @@ import { startTwin, type Twin } from "../../twin/server.ts";
 import { Host } from "../../host/host.ts";
 import { loadConfig } from "../../host/config.ts";
 import { createLogger } from "../../host/log.ts";
+import { createHttpApp, listenHttp } from "../../host/http.ts";
 
 /** The product against the twin, in-process: twin, host (real Chrome), given a pipeline URL. */
 export async function startStack(env: Record<string, string>) {
@@ -19,7 +20,10 @@ export async function startStack(env: Record<string, string>) {
   });
   const host = new Host(config, createLogger((process.env.TEST_LOG_LEVEL as "info") ?? "silent"));
   await host.start();
+  const http = await listenHttp(createHttpApp(host, { apiToken: config.apiToken }), "127.0.0.1", 0, createLogger("silent"));
+  const httpUrl = `http://127.0.0.1:${(http.address() as { port: number }).port}`;
   return {
+    httpUrl,
     twin,
     host,
     config,
@@ -39,6 +43,8 @@ export async function startStack(env: Record<string, string>) {
       return { ...decodeWav(buf), startedAtMs: (await this.twinCall(id)).heard?.startedAtMs ?? 0 };
     },
     async stop(): Promise<void> {
+      http.closeAllConnections();
+      http.close();
       await host.stop();
       await twin.stop();
     },
