@@ -203,7 +203,7 @@ export class PageLink extends EventEmitter<LinkEvents> {
     this.media?.send(buf);
   }
 
-  sendSlotCommand(slot: number, kind: MediaKind.Clear | MediaKind.Reset): void {
+  sendSlotCommand(slot: number, kind: MediaKind.Clear): void {
     const buf = Buffer.alloc(DOWN_HEADER_BYTES);
     buf.writeUInt8(kind, 0);
     buf.writeUInt16LE(slot, 2);

@@ -10,7 +10,7 @@ import type { SipInfo } from "ringcentral-web-phone/types";
 export type PreferredCodec = "PCMU" | "opus";
 
 export type Command =
-  | { type: "configure"; sampleRate: number; slots: number; preferCodec: PreferredCodec; playoutLeadMs: number }
+  | { type: "configure"; sampleRate: number; slots: number; preferCodec: PreferredCodec }
   | { type: "register"; sipInfo: SipInfo; instanceId: string }
   | { type: "unregister"; requestId: string }
   | { type: "answer"; requestId: string; callId: string; slot: number }
@@ -61,13 +61,11 @@ export const enum MediaKind {
   Agent = 2,
   /** Host → page: drop everything queued for a slot (barge-in). */
   Clear = 3,
-  /** Host → page: a slot starts a new call: zero its counters and queue. */
-  Reset = 4,
 }
 
 /** Caller frame header: kind u8, flags u8, slot u16, seq u32, consumed u32, queued u32. */
 export const UP_HEADER_BYTES = 16;
-/** Host → page header: kind u8, flags u8, slot u16, seq u32. */
+/** Host → page header: kind u8, flags u8 (0), slot u16, reserved u32 (0). */
 export const DOWN_HEADER_BYTES = 8;
 
 export interface CallerFrameHeader {

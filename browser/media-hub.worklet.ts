@@ -92,7 +92,6 @@ class MediaHub extends AudioWorkletProcessor {
     if (!slot) return;
     if (kind === MediaKind.Agent) this.enqueue(slot, new Int16Array(data, DOWN_HEADER_BYTES));
     else if (kind === MediaKind.Clear) this.clear(slot);
-    else if (kind === MediaKind.Reset) slot.reset();
   }
 
   private enqueue(slot: Slot, pcm: Int16Array): void {
@@ -109,11 +108,13 @@ class MediaHub extends AudioWorkletProcessor {
   }
 
   private clear(slot: Slot): void {
-    // Dropped audio counts as consumed, so positions the host gave marks stay aligned.
-    // The current quantum fades out from the last sample played, so the cut does not click.
-    slot.consumed = (slot.consumed + slot.queued) >>> 0;
-    slot.read = slot.write;
-    slot.queued = 0;
+    // Keep just enough to ramp down (play() fades a tail that runs dry), so the cut does not click;
+    // the rest is dropped but counted consumed, so the positions the host gave marks stay aligned.
+    const keep = slot.sounding ? Math.min(slot.queued, FADE_SAMPLES) : 0;
+    const drop = slot.queued - keep;
+    slot.consumed = (slot.consumed + drop) >>> 0;
+    slot.write = (slot.read + keep) % slot.ring.length;
+    slot.queued = keep;
   }
 
   process(inputs: Float32Array[][], outputs: Float32Array[][]): boolean {

@@ -49,8 +49,10 @@ export function chromeArgs(opts: Pick<ChromeOptions, "insecureTls" | "args">): s
 }
 
 export async function launchChrome(opts: ChromeOptions): Promise<Browser> {
+  const executablePath = resolveChromePath(opts.executablePath);
+  if (!executablePath) throw new Error("no Chrome found: install Chromium (Debian: apt-get install -y chromium) or set CHROME_PATH");
   return puppeteer.launch({
-    executablePath: resolveChromePath(opts.executablePath),
+    executablePath,
     headless: opts.headless,
     acceptInsecureCerts: opts.insecureTls,
     args: chromeArgs(opts),

@@ -37,10 +37,12 @@ async function main(): Promise<number> {
   say("demo: starting the offline RingCentral twin (REST, SIP over WSS, WebRTC caller) on loopback");
   const twin = await startTwin({ log: pino({ level: "silent" }) });
   let echo: EchoPipeline | undefined;
-  if (!process.env.PIPELINE_URL) {
+  // DEMO_PIPELINE_URL, not PIPELINE_URL: a .env made for real calls must not take the demo elsewhere.
+  const pipelineUrl = process.env.DEMO_PIPELINE_URL;
+  if (!pipelineUrl) {
     echo = await startEchoPipeline();
     say(`demo: echo pipeline (Twilio Media Streams) at ${echo.url}`);
-  } else say(`demo: using your pipeline at ${process.env.PIPELINE_URL}`);
+  } else say(`demo: using your pipeline at ${pipelineUrl}`);
 
   let config: Config;
   try {
@@ -51,7 +53,7 @@ async function main(): Promise<number> {
       RINGCENTRAL_CLIENT_SECRET: twin.clientSecret,
       RINGCENTRAL_JWT_TOKEN: twin.jwt,
       RINGCENTRAL_SIP_INSECURE_TLS: "true",
-      PIPELINE_URL: process.env.PIPELINE_URL ?? echo!.url,
+      PIPELINE_URL: pipelineUrl ?? echo!.url,
       SIP_INFO_CACHE: join(root, ".cache/demo-sip-info.json"),
       HTTP_PORT: process.env.HTTP_PORT ?? "0",
     });

@@ -37,7 +37,6 @@ export class Host {
   private stopping = false;
   private readonly profile: PipelineProfile;
   private readonly waiters = new Map<string, (e: PageEvent) => void>();
-  private readonly instanceId = randomUUID();
   private readonly apology: Int16Array;
 
   constructor(
@@ -97,7 +96,6 @@ export class Host {
       sampleRate: profileSampleRate(this.profile),
       slots: this.calls.slots,
       preferCodec: this.preferredCodec(),
-      playoutLeadMs: this.config.pipeline.playoutLeadMs,
     });
     await ready;
     await this.register();
@@ -112,7 +110,7 @@ export class Host {
   private async register(): Promise<void> {
     const attempt = async (p: Provisioned) => {
       const result = this.waitFor("registered", "registrationFailed");
-      this.link!.send({ type: "register", sipInfo: p.sipInfo, instanceId: this.instanceId });
+      this.link!.send({ type: "register", sipInfo: p.sipInfo, instanceId: p.instanceId });
       const e = await withTimeout(result, REGISTER_TIMEOUT_MS, "SIP registration timed out");
       if (e.type === "registrationFailed") throw new Error(e.error);
     };
@@ -126,7 +124,7 @@ export class Host {
       await this.page!.reload();
       await this.waitControl();
       const ready = this.waitFor("ready");
-      this.link!.send({ type: "configure", sampleRate: profileSampleRate(this.profile), slots: this.calls.slots, preferCodec: this.preferredCodec(), playoutLeadMs: this.config.pipeline.playoutLeadMs });
+      this.link!.send({ type: "configure", sampleRate: profileSampleRate(this.profile), slots: this.calls.slots, preferCodec: this.preferredCodec() });
       await ready;
       await attempt(this.provisioned);
     }

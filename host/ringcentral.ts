@@ -1,5 +1,6 @@
 import { mkdir, readFile, writeFile, rename } from "node:fs/promises";
 import { dirname } from "node:path";
+import { randomUUID } from "node:crypto";
 import { SDK } from "@ringcentral/sdk";
 import type { SipInfo } from "ringcentral-web-phone/types";
 import type { Logger } from "pino";
@@ -15,6 +16,11 @@ export interface Provisioned {
   sipInfo: SipInfo;
   /** device.id: what Call Control's answer takes to bring a call to this host. */
   deviceId: string;
+  /**
+   * The WebPhone's +sip.instance: kept with the sipInfo, because RingCentral counts instances
+   * per extension (5 at most, "603 Too Many Contacts") and a stale one lingers for minutes.
+   */
+  instanceId: string;
   /** Whether it came from the cache (RingCentral asks apps to reuse sipInfo across restarts). */
   cached: boolean;
 }
@@ -32,6 +38,7 @@ interface CacheFile {
   extensionId: string;
   sipInfo: SipInfo;
   deviceId: string;
+  instanceId: string;
   savedAtMs: number;
 }
 
@@ -82,17 +89,26 @@ export class RingCentral {
     if (!opts.fresh) {
       const cached = await this.readCache();
       if (cached && cached.serverUrl === this.creds.serverUrl && cached.clientId === this.creds.clientId && cached.extensionId === ext.extensionId) {
-        return { sipInfo: cached.sipInfo, deviceId: cached.deviceId, cached: true };
+        return { sipInfo: cached.sipInfo, deviceId: cached.deviceId, instanceId: cached.instanceId ?? randomUUID(), cached: true };
       }
     }
+    const previous = await this.readCache();
     const res = (await (await this.platform.post("/restapi/v1.0/client-info/sip-provision", { sipInfo: [{ transport: "WSS" }] })).json()) as {
       device: { id: string | number };
       sipInfo: SipInfo[];
     };
     const sipInfo = res.sipInfo[0];
     if (!sipInfo) throw new Error("sip-provision returned no sipInfo");
-    const provisioned = { sipInfo, deviceId: String(res.device.id), cached: false };
-    await this.writeCache({ serverUrl: this.creds.serverUrl, clientId: this.creds.clientId, extensionId: ext.extensionId, sipInfo, deviceId: provisioned.deviceId, savedAtMs: Date.now() });
+    const provisioned = { sipInfo, deviceId: String(res.device.id), instanceId: previous?.instanceId ?? randomUUID(), cached: false };
+    await this.writeCache({
+      serverUrl: this.creds.serverUrl,
+      clientId: this.creds.clientId,
+      extensionId: ext.extensionId,
+      sipInfo,
+      deviceId: provisioned.deviceId,
+      instanceId: provisioned.instanceId,
+      savedAtMs: Date.now(),
+    });
     this.log.info({ deviceId: provisioned.deviceId }, "ringcentral: sip-provisioned");
     return provisioned;
   }
