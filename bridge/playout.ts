@@ -48,7 +48,10 @@ export class Playout {
   private sent = 0;
   private consumed = 0;
   private readonly marks: Mark[] = [];
-  private readonly inFlight = new Set<NodeJS.Timeout>();
+  /** The last two seconds sent, by position: what the recording takes as "played" per frame. */
+  private readonly history: Int16Array;
+  /** Marks played, waiting out the send path, in order. */
+  private readonly inFlight: Array<{ name: string; timer: NodeJS.Timeout }> = [];
   private started = false;
   private readonly frame: number;
   private readonly leadSamples: number;
@@ -67,6 +70,13 @@ export class Playout {
     this.frame = opts.sampleRate / 50;
     this.leadSamples = Math.max(this.frame, Math.round((opts.leadMs * opts.sampleRate) / 1000));
     this.maxQueueSamples = Math.round((opts.maxQueueMs * opts.sampleRate) / 1000);
+    this.history = new Int16Array(opts.sampleRate * 2);
+  }
+
+  /** Copies `n` samples sent at playout position `from` (the last two seconds are kept). */
+  readSent(from: number, n: number, out: Int16Array, at = 0): void {
+    const h = this.history;
+    for (let i = 0; i < n; i++) out[at + i] = h[(from + i) % h.length];
   }
 
   /** Media is up (ICE/DTLS connected): from now on audio reaches the caller, so playout may begin. */
@@ -96,8 +106,15 @@ export class Playout {
     this.fireMarks();
   }
 
-  /** Drops everything not yet played and returns the marks that will now never play, in order. */
+  /**
+   * Drops everything not yet played and returns the marks that will now never play, in order.
+   * Marks already played but still waiting out the send path go first, so order is kept.
+   */
   clear(): string[] {
+    for (const m of this.inFlight.splice(0)) {
+      clearTimeout(m.timer);
+      this.events.onMark(m.name);
+    }
     this.queue.length = 0;
     this.headOffset = 0;
     this.queuedSamples = 0;
@@ -132,18 +149,20 @@ export class Playout {
       const { name } = this.marks.shift()!;
       // Equal delays keep marks in order. A mark with no audio before it still waits: Twilio
       // returns it once everything sent before it has played, which here includes the send path.
-      const timer = setTimeout(() => {
-        this.inFlight.delete(timer);
-        this.events.onMark(name);
-      }, this.opts.sendPathMs);
-      this.inFlight.add(timer);
+      const entry = {
+        name,
+        timer: setTimeout(() => {
+          this.inFlight.splice(this.inFlight.indexOf(entry), 1);
+          this.events.onMark(name);
+        }, this.opts.sendPathMs),
+      };
+      this.inFlight.push(entry);
     }
   }
 
   /** Marks already played but still on the send path when the call ends are dropped with it. */
   close(): void {
-    for (const t of this.inFlight) clearTimeout(t);
-    this.inFlight.clear();
+    for (const m of this.inFlight.splice(0)) clearTimeout(m.timer);
   }
 
   private pump(): void {
@@ -163,6 +182,8 @@ export class Playout {
           this.headOffset = 0;
         }
       }
+      const h = this.history;
+      for (let i = 0; i < n; i++) h[(this.sent + i) % h.length] = out[i];
       this.queuedSamples -= n;
       this.sent += n;
       this.sink.sendAgent(out);

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { CallRecorder } from "./call-recorder.ts";
 import { DtmfDetector } from "./dtmf-detector.ts";
 import { MediaKind } from "./page-protocol.ts";
 import type { PageLink } from "./page-link.ts";
@@ -75,13 +76,48 @@ export class CallStream {
       this.log.info({ digit }, "dtmf: caller pressed a key");
       this.session?.sendDtmf(digit);
     });
+    this.agentFrame = new Int16Array(sampleRate / 50);
     this.link.onCallerFrames(this.slot, (header, pcm) => {
       if (this.closed) return;
       this.stats.callerFrames++;
       this.dtmf.push(pcm);
       this.session?.sendCallerAudio(pcm);
+      const before = this.playout.playedSamples;
       this.playout.onCallerFrame(header);
+      if (this.recorder) this.recordFrame(pcm, before, this.playout.playedSamples);
     });
+  }
+
+  private readonly agentFrame: Int16Array;
+  private recorder: CallRecorder | undefined;
+  /** Agent samples played but not yet written: the page plays in 128-sample quanta, we write 20 ms frames. */
+  private readonly agentBacklog = new Int16Array(4096);
+  private backlog = 0;
+
+  /**
+   * Writes one stereo frame. The agent side is what the page consumed since the last frame,
+   * re-framed through a small backlog (at most one frame late). A jump of more than a few frames
+   * is a clear: only the first frame of it is taken as heard (≤ 20 ms of error at a barge-in).
+   */
+  private recordFrame(caller: Int16Array, from: number, to: number): void {
+    const frame = this.agentFrame.length;
+    let played = to - from;
+    if (played > 3 * frame) played = frame;
+    played = Math.min(played, this.agentBacklog.length - this.backlog);
+    if (played > 0) this.playout.readSent(from, played, this.agentBacklog, this.backlog);
+    this.backlog += played;
+    // Wait for a whole frame while audio is flowing; when it stops, flush what is left.
+    const take = this.backlog >= frame ? frame : played === 0 ? this.backlog : 0;
+    this.agentFrame.set(this.agentBacklog.subarray(0, take));
+    this.agentFrame.fill(0, take);
+    this.agentBacklog.copyWithin(0, take, this.backlog);
+    this.backlog -= take;
+    this.recorder!.write(caller, this.agentFrame);
+  }
+
+  /** Records both sides from now on (RECORDINGS_DIR). */
+  record(recorder: CallRecorder): void {
+    this.recorder = recorder;
   }
 
   /** Dials the pipeline and sends its start; rejects when it cannot be reached in time. */
@@ -160,8 +196,9 @@ export class CallStream {
     this.session?.sendMarkPlayed(name);
   }
 
-  close(reason: string): void {
-    if (this.closed) return;
+  /** Ends the stream; resolves with the recording once it is safely on disk. */
+  close(reason: string): Promise<{ path: string; durationMs: number } | undefined> {
+    if (this.closed) return Promise.resolve(undefined);
     this.closed = true;
     this.link.onCallerFrames(this.slot, undefined);
     this.stats.playedSamples = this.playout.playedSamples;
@@ -169,5 +206,6 @@ export class CallStream {
     this.playout.close();
     for (const a of this.announcements.splice(0)) a.resolve();
     this.session?.close(reason);
+    return this.recorder ? this.recorder.close() : Promise.resolve(undefined);
   }
 }

@@ -25,6 +25,8 @@ export interface Call {
   stream?: CallStream;
   /** Final stream counters, kept after the stream is gone. */
   streamStats?: StreamStats;
+  /** Where the call's recording was saved (RECORDINGS_DIR). */
+  recording?: { path: string; durationMs: number };
 }
 
 /** The host's call registry and its slots (one page audio path each). */
@@ -108,5 +110,6 @@ export function callView(call: Call): Record<string, unknown> {
     endedAt: call.endedAtMs ? new Date(call.endedAtMs).toISOString() : null,
     endReason: call.endReason ?? null,
     stream: call.stream?.stats ?? call.streamStats ?? null,
+    recording: call.recording ?? null,
   };
 }

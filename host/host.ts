@@ -7,6 +7,9 @@ import type { PageEvent, PreferredCodec } from "../bridge/page-protocol.ts";
 import { profileSampleRate, profileWantsPcmu, type PipelineProfile } from "../bridge/pipeline/index.ts";
 import { loadApology } from "./announcement.ts";
 import { CallStream } from "../bridge/stream.ts";
+import { CallRecorder } from "../bridge/call-recorder.ts";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import { CallRegistry, type Call } from "./calls.ts";
 import { launchChrome } from "./chrome.ts";
 import type { Config } from "./config.ts";
@@ -166,6 +169,7 @@ export class Host {
         call.telephonySessionId ??= e.telephonySessionId;
         call.partyId ??= e.partyId;
         this.log.info({ call: call.id, codec: e.codec, telephonySessionId: call.telephonySessionId }, "call: answered");
+        void this.startRecording(call);
         return;
       }
       case "mediaConnected": {
@@ -344,11 +348,39 @@ export class Host {
 
   private finish(call: Call, reason: string): void {
     const why = call.endReason && reason === "host-hangup" ? call.endReason : reason;
-    call.stream?.close(why);
-    call.streamStats = call.stream?.stats;
+    const stream = call.stream;
+    call.streamStats = stream?.stats;
     call.stream = undefined;
+    if (stream) {
+      const saved = stream.close(why).then((rec) => {
+        if (!rec) return;
+        call.recording = rec;
+        this.log.info({ call: call.id, path: rec.path, durationMs: rec.durationMs }, "recording: saved");
+      });
+      this.pendingWrites.add(saved);
+      void saved.finally(() => this.pendingWrites.delete(saved));
+    }
     if (this.calls.end(call, why)) {
       this.log.info({ call: call.id, reason: why, durationMs: call.answeredAtMs ? Date.now() - call.answeredAtMs : 0, stream: call.streamStats }, "call: ended");
+    }
+  }
+
+  /** Recordings still being written: shutdown waits for them, so none is lost. */
+  private readonly pendingWrites = new Set<Promise<void>>();
+
+  /** Starts recording both sides of an answered call when RECORDINGS_DIR is set. */
+  private async startRecording(call: Call): Promise<void> {
+    const dir = this.config.recordingsDir;
+    if (!dir || !call.stream) return;
+    try {
+      await mkdir(dir, { recursive: true });
+      const stamp = new Date(call.createdAtMs).toISOString().replace(/[:.]/g, "-");
+      const name = `${stamp}_${(call.telephonySessionId ?? call.id).replace(/[^\w.-]/g, "_")}.wav`;
+      const recorder = await CallRecorder.create(join(dir, name), profileSampleRate(this.profile), this.log.child({ call: call.id }));
+      if (call.stream) call.stream.record(recorder);
+      else await recorder.close();
+    } catch (err) {
+      this.log.error({ call: call.id, err: (err as Error).message }, "recording: could not start; the call goes on unrecorded");
     }
   }
 
@@ -365,8 +397,11 @@ export class Host {
     this.stopping = true;
     this.log.info({ calls: this.calls.active().length }, "host: stopping");
     await Promise.all(this.calls.active().map((c) => this.hangup(c.id, "shutdown")));
+    // Calls whose end the page has not reported yet are ended here, so their recordings close.
+    for (const c of this.calls.active()) this.finish(c, "shutdown");
     if (this.registered && this.link) await this.link.request({ type: "unregister" }, 3000).catch(() => {});
     this.registered = false;
+    await Promise.all(this.pendingWrites);
     await this.browser?.close().catch(() => {});
     await this.link?.close();
     await this.rc.logout();

@@ -310,7 +310,6 @@ describe("Twilio Media Streams conformance: one whole call", () => {
       const to = Math.min(rec.samples.length, Math.round(((toMs - rec.startedAtMs) * rec.rate) / 1000));
       return 10 * Math.log10(goertzel(rec.samples, from, to - from, hz, rec.rate) + 1e-20);
     };
-    { const { toneSpan } = await import("../twin/caller/analysis.ts"); const sp = toneSpan(rec.samples, rec.rate, 880, -30)!; const sp2 = toneSpan(rec.samples, rec.rate, 1320, -30)!; console.log(`880 heard from ${rec.startedAtMs + sp.startMs - t.batch1} ms after batch1 to ${rec.startedAtMs + sp.endMs - t.batch1}; 1320 heard from ${rec.startedAtMs + sp2.startMs - t.batch2} after batch2 to ${rec.startedAtMs + sp2.endMs - t.clear} after clear; mediaConnected? rec starts ${rec.startedAtMs - t.batch1} rel batch1`); }
     expect(endMs - (t.clear + 300)).toBeGreaterThan(400);
     expect(levelDb(1320, t.batch2 + 150, t.clear)).toBeGreaterThan(TONE_DBFS - 10);
     expect(levelDb(1320, t.clear + 300, endMs - 20)).toBeLessThan(-45);

@@ -19,6 +19,8 @@ export class TwilioSession implements PipelineSession {
   readonly streamSid = `MZ${randomBytes(16).toString("hex")}`;
   private info: StreamInfo | undefined;
   private closing = false;
+  private startedAtMs = 0;
+  private firstChunkMs = 0;
 
   constructor(
     private readonly opts: PipelineOptions,
@@ -41,6 +43,7 @@ export class TwilioSession implements PipelineSession {
     });
     this.ws.on("error", () => {});
     this.send(`{"event":"connected","protocol":"Call","version":"1.0.0"}`);
+    this.startedAtMs = performance.now();
     this.send(
       JSON.stringify({
         event: "start",
@@ -50,8 +53,8 @@ export class TwilioSession implements PipelineSession {
           streamSid: this.streamSid,
           callSid: info.callSid,
           tracks: ["inbound"],
-          customParameters: info.customParameters,
           mediaFormat: { encoding: this.encodingName, sampleRate: this.audio.sampleRate, channels: 1 },
+          customParameters: info.customParameters,
         },
         streamSid: this.streamSid,
       }),
@@ -72,9 +75,12 @@ export class TwilioSession implements PipelineSession {
         ? Buffer.from(alawmulaw.mulaw.encode(pcm).buffer).toString("base64")
         : Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength).toString("base64");
     const chunk = ++this.chunk;
-    // Timestamps follow the audio clock (20 ms a chunk), as Twilio's do, not arrival times.
+    // Milliseconds from the start of the stream: where the first chunk fell, then the audio
+    // clock (20 ms a chunk), so arrival jitter never makes timestamps wobble.
+    if (chunk === 1) this.firstChunkMs = Math.round(performance.now() - this.startedAtMs);
+    const timestamp = this.firstChunkMs + (chunk - 1) * 20;
     this.send(
-      `{"event":"media","sequenceNumber":"${this.nextSeq()}","media":{"track":"inbound","chunk":"${chunk}","timestamp":"${(chunk - 1) * 20}","payload":"${payload}"},"streamSid":"${this.streamSid}"}`,
+      `{"event":"media","sequenceNumber":"${this.nextSeq()}","media":{"track":"inbound","chunk":"${chunk}","timestamp":"${timestamp}","payload":"${payload}"},"streamSid":"${this.streamSid}"}`,
     );
   }
 
