@@ -62,6 +62,11 @@ export class Host {
     return (await this.page?.evaluate(() => (window as unknown as { phone: { sessionCount(): number } }).phone.sessionCount())) ?? 0;
   }
 
+  /** Chrome's process (diagnostics and the recovery test). */
+  browserProcess() {
+    return this.browser?.process() ?? undefined;
+  }
+
   get deviceId(): string | undefined {
     return this.provisioned?.deviceId;
   }
@@ -78,31 +83,66 @@ export class Host {
     this.link = new PageLink(bundle, this.log.child({ part: "page-link" }));
     await this.link.listen();
     this.link.on("event", (e) => this.onPageEvent(e));
-    this.link.on("disconnected", () => this.onPageLost());
-    this.browser = await launchChrome({
+    this.link.on("disconnected", () => this.onPageLost("page link closed"));
+    await this.launchPage();
+    this.log.info({ startupMs: Math.round(performance.now() - t0), deviceId: this.provisioned.deviceId }, "host: ready");
+  }
+
+  /** Chrome, the page, its audio graph, and the registration. Run at start and after a crash. */
+  private async launchPage(): Promise<void> {
+    const browser = await launchChrome({
       executablePath: this.config.chrome.executablePath,
       headless: this.config.chrome.headless,
       insecureTls: this.config.ringcentral.insecureSipTls,
     });
-    this.log.info({ headless: this.config.chrome.headless, version: await this.browser.version() }, "chrome: launched");
-    this.browser.on("disconnected", () => {
-      if (!this.stopping) this.log.error("chrome: exited unexpectedly");
+    this.browser = browser;
+    this.log.info({ headless: this.config.chrome.headless, version: await browser.version() }, "chrome: launched");
+    browser.on("disconnected", () => {
+      if (this.browser === browser) this.onPageLost("chrome exited");
     });
-    await this.browser.defaultBrowserContext().overridePermissions(this.link.origin, ["microphone"]);
-    this.page = await this.browser.newPage();
+    await browser.defaultBrowserContext().overridePermissions(this.link!.origin, ["microphone"]);
+    this.page = await browser.newPage();
     this.page.on("pageerror", (err) => this.log.error({ err: (err as Error).message }, "page: uncaught error"));
+    this.page.on("error", (err) => this.onPageLost(`page crashed: ${err.message}`));
     const ready = this.waitFor("ready");
-    await this.page.goto(this.link.pageUrl);
+    await this.page.goto(this.link!.pageUrl);
     await this.waitControl();
-    this.link.send({
-      type: "configure",
-      sampleRate: profileSampleRate(this.profile),
-      slots: this.calls.slots,
-      preferCodec: this.preferredCodec(),
-    });
-    await ready;
+    this.link!.send({ type: "configure", sampleRate: profileSampleRate(this.profile), slots: this.calls.slots, preferCodec: this.preferredCodec() });
+    await withTimeout(ready, 15_000, "the page's audio graph did not start");
     await this.register();
-    this.log.info({ startupMs: Math.round(performance.now() - t0), deviceId: this.provisioned.deviceId }, "host: ready");
+  }
+
+  private recovering = false;
+  private reloading = false;
+
+  /**
+   * Chrome or the page went away: its calls are gone with it (their media lived there), so they
+   * are ended and their recordings closed; then Chrome is relaunched and the phone re-registered,
+   * retrying with backoff until it works or the host stops.
+   */
+  private onPageLost(why: string): void {
+    if (this.stopping || this.recovering || this.reloading) return;
+    this.recovering = true;
+    this.registered = false;
+    this.log.error({ why, calls: this.calls.active().length }, "page: lost; ending its calls and relaunching Chrome");
+    for (const call of this.calls.active()) this.finish(call, "page-lost");
+    void (async () => {
+      for (let attempt = 1; !this.stopping; attempt++) {
+        const old = this.browser;
+        this.browser = undefined;
+        await old?.close().catch(() => {});
+        try {
+          await this.launchPage();
+          this.log.info({ attempt }, "page: recovered");
+          break;
+        } catch (err) {
+          const waitMs = Math.min(30_000, 1000 * 2 ** (attempt - 1));
+          this.log.error({ attempt, waitMs, err: (err as Error).message }, "page: relaunch failed, retrying");
+          await new Promise((r) => setTimeout(r, waitMs));
+        }
+      }
+      this.recovering = false;
+    })();
   }
 
   /** An 8 kHz μ-law pipeline gets PCMU from RingCentral: no Opus, no transcoding. */
@@ -124,7 +164,9 @@ export class Host {
       // A cached sipInfo can go stale (password rotated, device removed): provision afresh once.
       this.log.warn({ err: (err as Error).message }, "sip: cached sipInfo failed, provisioning afresh");
       this.provisioned = await this.rc.provision({ fresh: true });
-      await this.page!.reload();
+      // The reload closes the page link on purpose: not a crash to recover from.
+      this.reloading = true;
+      await this.page!.reload().finally(() => (this.reloading = false));
       await this.waitControl();
       const ready = this.waitFor("ready");
       this.link!.send({ type: "configure", sampleRate: profileSampleRate(this.profile), slots: this.calls.slots, preferCodec: this.preferredCodec() });
@@ -382,13 +424,6 @@ export class Host {
     } catch (err) {
       this.log.error({ call: call.id, err: (err as Error).message }, "recording: could not start; the call goes on unrecorded");
     }
-  }
-
-  private onPageLost(): void {
-    if (this.stopping) return;
-    this.registered = false;
-    this.log.error("page: control link lost; ending its calls");
-    for (const call of this.calls.active()) this.finish(call, "page-lost");
   }
 
   /** Hang up every call, unregister, close Chrome: in that order, so RingCentral sees clean ends. */

@@ -144,3 +144,28 @@ describe("the spine: caller ⇄ host ⇄ pipeline", () => {
     expect(await stack.host.pageSessionCount()).toBe(0);
   });
 });
+
+describe("recovery", () => {
+  it("relaunches Chrome after it dies, ends its calls, and takes new calls again", async () => {
+    const pipeline = await startTestPipeline(() => speakTone(880));
+    const stack = await startStack({ PIPELINE_URL: pipeline.url });
+    try {
+      const first = await stack.placeCall({ from: "+15550005000", play: "tone:440" });
+      const hostCall = await until(() => stack.host.calls.byTelephonySession(first.telephonySessionId), "host call");
+      await until(() => hostCall.state === "answered", "answer");
+      const registeredBefore = (await (await fetch(`${stack.twin.controlUrl}/registrations`)).json()).records.length;
+      expect(registeredBefore).toBe(1);
+      stack.host.browserProcess()?.kill("SIGKILL");
+      await until(() => hostCall.state === "ended", "the call to be ended with its page");
+      expect(hostCall.endReason).toBe("page-lost");
+      await until(() => stack.host.status().registered, "re-registration", 20_000);
+      const second = await stack.placeCall({ from: "+15550005001", play: "tone:440", hangupAfterMs: 2000 });
+      await until(async () => (await stack.twinCall(second.callId)).state === "ended", "the new call to end");
+      const heard = (await stack.twinCall(second.callId)).heard!;
+      expect(Math.abs(heard.dominantHz! - 880)).toBeLessThan(17.6);
+    } finally {
+      await stack.stop();
+      await pipeline.close();
+    }
+  });
+});
