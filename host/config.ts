@@ -43,13 +43,40 @@ export interface Config {
   pipeline: PipelineConfig;
   chrome: { headless: boolean; executablePath?: string };
   http: { host: string; port: number };
-  answer: { mode: AnswerMode; maxConcurrentCalls: number };
+  answer: AnswerConfig;
+  webhook: {
+    /** Public base URL that reaches HTTP_PORT: set it to have the host subscribe to telephony events. */
+    publicUrl?: string;
+    /** What RingCentral sends back in Verification-Token (made at random per start when unset). */
+    verificationToken?: string;
+    subscriptionExpiresS: number;
+  };
   /** Bearer token of the REST API (and Basic password of the Twilio-compatible hang-up route). */
   apiToken?: string;
   /** Absent: calls are not recorded. */
   recordingsDir?: string;
   logLevel: LogLevel;
   sipInfoCachePath: string;
+}
+
+export interface AnswerConfig {
+  mode: AnswerMode;
+  maxConcurrentCalls: number;
+  /** Caller numbers to answer (anchored patterns; `*` any digits). Empty: everyone. */
+  allow: RegExp[];
+  /** Caller numbers never to answer. */
+  deny: RegExp[];
+  maxPerMinute?: number;
+  refusedAction: "ring" | "decline";
+}
+
+/** "+1650*, +44*" → anchored regexes; `*` matches any run of characters. */
+function patterns(list: string | undefined): RegExp[] {
+  return (list ?? "")
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean)
+    .map((p) => new RegExp(`^${p.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*")}$`));
 }
 
 type CredentialKey = "clientId" | "clientSecret" | "jwt";
@@ -77,7 +104,7 @@ export class ConfigError extends Error {
 }
 
 // Values never echoed in a message (a pipeline URL may carry an access token).
-const SECRET_VARS = new Set(["RINGCENTRAL_CLIENT_SECRET", "RINGCENTRAL_JWT_TOKEN", "PIPELINE_URL", "API_TOKEN"]);
+const SECRET_VARS = new Set(["RINGCENTRAL_CLIENT_SECRET", "RINGCENTRAL_JWT_TOKEN", "PIPELINE_URL", "API_TOKEN", "WEBHOOK_VERIFICATION_TOKEN"]);
 
 const CONSOLE_HINT = "copy it from your app in the RingCentral developer console";
 const BOOL_VALUES: Record<string, boolean> = { true: true, "1": true, yes: true, false: false, "0": false, no: false };
@@ -184,6 +211,19 @@ const schemas = {
     .string()
     .min(16, { error: "is set but shorter than 16 characters: use a long random value, e.g. openssl rand -hex 24" })
     .optional(),
+  WEBHOOK_PUBLIC_URL: z
+    .string()
+    .pipe(urlWith(["http:", "https:"], (sch) => `is set but ${describeScheme(sch)}, not http:// or https://: set it to the public base URL that reaches this host's HTTP_PORT`))
+    .optional(),
+  WEBHOOK_VERIFICATION_TOKEN: z
+    .string()
+    .regex(/^[A-Za-z0-9._~-]{16,64}$/, { error: "must be 16-64 characters of letters, digits, . _ ~ or -: RingCentral echoes it in Verification-Token" })
+    .optional(),
+  SUBSCRIPTION_EXPIRES_S: integer(5, 315_360_000, "a whole number of seconds from 5 to 315360000", "how long each webhook subscription lasts before renewal, e.g. 86400").default(86_400),
+  ANSWER_ALLOW: z.string().optional(),
+  ANSWER_DENY: z.string().optional(),
+  ANSWER_MAX_PER_MINUTE: integer(1, 100_000, "a positive whole number", "the most calls answered per minute, e.g. 30").optional(),
+  ANSWER_REFUSED_ACTION: oneOf(["ring", "decline"], "what happens to a call the rules refuse: ring leaves it ringing for others, decline rejects it").default("ring"),
   HEADLESS: boolean("HEADLESS").default(true),
   CHROME_PATH: z
     .string()
@@ -268,7 +308,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadConfi
     },
     chrome: { headless: v.HEADLESS, ...(v.CHROME_PATH !== undefined && { executablePath: v.CHROME_PATH }) },
     http: { host: v.HTTP_HOST, port: v.HTTP_PORT },
-    answer: { mode: v.ANSWER_MODE, maxConcurrentCalls: v.MAX_CONCURRENT_CALLS },
+    answer: {
+      mode: v.ANSWER_MODE,
+      maxConcurrentCalls: v.MAX_CONCURRENT_CALLS,
+      allow: patterns(v.ANSWER_ALLOW),
+      deny: patterns(v.ANSWER_DENY),
+      ...(v.ANSWER_MAX_PER_MINUTE !== undefined && { maxPerMinute: v.ANSWER_MAX_PER_MINUTE }),
+      refusedAction: v.ANSWER_REFUSED_ACTION,
+    },
+    webhook: {
+      ...(v.WEBHOOK_PUBLIC_URL !== undefined && { publicUrl: v.WEBHOOK_PUBLIC_URL.replace(/\/+$/, "") }),
+      ...(v.WEBHOOK_VERIFICATION_TOKEN !== undefined && { verificationToken: v.WEBHOOK_VERIFICATION_TOKEN }),
+      subscriptionExpiresS: v.SUBSCRIPTION_EXPIRES_S,
+    },
     ...(v.API_TOKEN !== undefined && { apiToken: v.API_TOKEN }),
     ...(v.RECORDINGS_DIR !== undefined && { recordingsDir: v.RECORDINGS_DIR }),
     logLevel: v.LOG_LEVEL,
@@ -322,7 +374,8 @@ export function describeConfig(config: Config | ConfigWithOptionalCredentials): 
     pipeline: { ...config.pipeline, url: redactUrl(config.pipeline.url) },
     chrome: { headless: config.chrome.headless, executablePath: config.chrome.executablePath ?? "(auto-detect)" },
     http: { ...config.http },
-    answer: { ...config.answer },
+    answer: { ...config.answer, allow: config.answer.allow.map(String), deny: config.answer.deny.map(String) },
+    webhook: { ...config.webhook, verificationToken: config.webhook.verificationToken ? "***" : "(random per start)" },
     apiToken: config.apiToken ? "***" : "(not set)",
     recordingsDir: config.recordingsDir ?? "(off)",
     logLevel: config.logLevel,

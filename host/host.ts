@@ -14,10 +14,15 @@ import { CallRegistry, type Call } from "./calls.ts";
 import { launchChrome } from "./chrome.ts";
 import type { Config } from "./config.ts";
 import { RingCentral, describeRcError, type Provisioned } from "./ringcentral.ts";
+import { AnswerRules } from "./answer-rules.ts";
+import { SubscriptionKeeper } from "./subscription.ts";
+import { WebhookReceiver, type TelephonyEvent } from "./webhooks.ts";
 
 /** A pipeline may queue this much audio ahead of real time (TTS often sends whole replies at once). */
 const MAX_PLAYOUT_QUEUE_MS = 120_000;
 const REGISTER_TIMEOUT_MS = 15_000;
+/** How long an approved call may take to ring here before the host fetches it with Call Control. */
+const FETCH_AFTER_MS = 1500;
 
 export interface HostStatus {
   chrome: boolean;
@@ -41,6 +46,9 @@ export class Host {
   private readonly profile: PipelineProfile;
   private readonly waiters = new Map<string, (e: PageEvent) => void>();
   private readonly apology: Int16Array;
+  private readonly rules: AnswerRules;
+  readonly webhooks: WebhookReceiver;
+  private subscription: SubscriptionKeeper | undefined;
 
   constructor(
     private readonly config: Config,
@@ -51,6 +59,8 @@ export class Host {
     const p = config.pipeline;
     this.profile = p.protocol === "l16" ? { protocol: "l16", sampleRate: p.l16SampleRate } : { protocol: "twilio", audio: p.audio as Extract<PipelineProfile, { protocol: "twilio" }>["audio"] };
     this.apology = loadApology(profileSampleRate(this.profile));
+    this.rules = new AnswerRules(config.answer);
+    this.webhooks = new WebhookReceiver(config.webhook.verificationToken ?? randomUUID().replace(/-/g, ""), (e) => this.onTelephonyEvent(e), log.child({ part: "webhooks" }));
   }
 
   status(): HostStatus {
@@ -85,6 +95,16 @@ export class Host {
     this.link.on("event", (e) => this.onPageEvent(e));
     this.link.on("disconnected", () => this.onPageLost("page link closed"));
     await this.launchPage();
+    if (this.config.webhook.publicUrl) {
+      this.subscription = new SubscriptionKeeper(
+        this.rc,
+        `${this.config.webhook.publicUrl}/webhooks/ringcentral`,
+        this.webhooks.verificationToken,
+        this.config.webhook.subscriptionExpiresS,
+        this.log.child({ part: "subscription" }),
+      );
+      await this.subscription.start();
+    }
     this.log.info({ startupMs: Math.round(performance.now() - t0), deviceId: this.provisioned.deviceId }, "host: ready");
   }
 
@@ -249,8 +269,72 @@ export class Host {
       telephonySessionId: e.telephonySessionId,
       partyId: e.partyId,
     });
-    this.log.info({ call: call.id, from: e.from, to: e.to, telephonySessionId: e.telephonySessionId, partyId: e.partyId }, "call: ringing");
+    this.log.info({ call: call.id, from: e.from, to: e.to, telephonySessionId: e.telephonySessionId, partyId: e.partyId, autoAnswer: e.autoAnswer }, "call: ringing");
+    if (this.config.answer.mode === "webhook") {
+      // The webhook decides; it may have already (then the call was approved, or fetched here by Call Control).
+      const id = call.telephonySessionId;
+      if (id && this.approved.has(id)) await this.answer(call);
+      else if (id && this.refused.has(id)) await this.refuse(call, this.refused.get(id)!);
+      return;
+    }
+    const verdict = this.rules.check(call.from, this.calls.active().filter((c) => c.state !== "ringing").length);
+    if (!verdict.answer) return this.refuse(call, verdict.reason);
     await this.answer(call);
+  }
+
+  // ── webhook answering ─────────────────────────────────────────────────────────
+
+  /** Sessions the webhook approved, by telephonySessionId → partyId (cleared when they end). */
+  private readonly approved = new Map<string, string>();
+  private readonly decided = new Set<string>();
+  private readonly refused = new Map<string, string>();
+
+  /** A telephony/sessions event (deduplicated by the receiver). */
+  onTelephonyEvent(event: TelephonyEvent): void {
+    const ext = this.rc.extension?.extensionId;
+    for (const p of event.parties) {
+      const ours = p.extensionId === ext || p.to?.extensionId === ext;
+      if (!ours || p.direction !== "Inbound") continue;
+      const id = event.telephonySessionId;
+      if (p.status.code === "Disconnected" || p.status.code === "Gone") {
+        this.approved.delete(id);
+        this.refused.delete(id);
+        this.decided.delete(id);
+        continue;
+      }
+      if (this.config.answer.mode !== "webhook" || (p.status.code !== "Setup" && p.status.code !== "Proceeding") || this.decided.has(id)) continue;
+      this.decided.add(id);
+      const from = p.from?.phoneNumber ?? "";
+      const verdict = this.rules.check(from, this.calls.active().filter((c) => c.state !== "ringing").length);
+      const ringing = this.calls.byTelephonySession(id);
+      if (!verdict.answer) {
+        this.refused.set(id, verdict.reason);
+        if (ringing) void this.refuse(ringing, verdict.reason);
+        else this.log.info({ telephonySessionId: id, from, reason: verdict.reason }, "call: refused by the rules; left to ring elsewhere");
+        continue;
+      }
+      this.approved.set(id, p.id);
+      this.log.info({ telephonySessionId: id, partyId: p.id, from }, "webhook: call approved");
+      if (ringing?.state === "ringing") void this.answer(ringing).catch((err) => this.log.error({ err: (err as Error).message }, "call: answering failed"));
+      else this.fetchLater(id, p.id);
+    }
+  }
+
+  /** Not ringing here (yet): give the INVITE a moment, then bring the call here with Call Control. */
+  private fetchLater(telephonySessionId: string, partyId: string): void {
+    setTimeout(() => {
+      if (this.stopping || !this.approved.has(telephonySessionId) || this.calls.byTelephonySession(telephonySessionId)) return;
+      void this.rc.platform
+        .post(`/restapi/v1.0/account/~/telephony/sessions/${telephonySessionId}/parties/${partyId}/answer`, { deviceId: this.provisioned!.deviceId })
+        .then(() => this.log.info({ telephonySessionId, partyId }, "call control: answer requested for this device"))
+        .catch((err) => this.log.error({ telephonySessionId, err: describeRcError(err, this.config.ringcentral.serverUrl) }, "call control: answer failed"));
+    }, FETCH_AFTER_MS).unref();
+  }
+
+  private async refuse(call: Call, reason: string): Promise<void> {
+    this.log.info({ call: call.id, from: call.from, reason, action: this.config.answer.refusedAction }, "call: refused by the rules");
+    call.endReason = `refused: ${reason}`;
+    if (this.config.answer.refusedAction === "decline") await this.link!.request({ type: "decline", callId: call.sipCallId }).catch(() => {});
   }
 
   /** Dials the pipeline first, so a pipeline that is down never leaves a caller in dead air. */
@@ -265,6 +349,7 @@ export class Host {
     }
     call.slot = slot;
     call.state = "answering";
+    this.rules.taken();
     const stream = this.newStream(call, slot);
     call.stream = stream;
     try {
@@ -431,6 +516,7 @@ export class Host {
     if (this.stopping) return;
     this.stopping = true;
     this.log.info({ calls: this.calls.active().length }, "host: stopping");
+    await this.subscription?.stop();
     await Promise.all(this.calls.active().map((c) => this.hangup(c.id, "shutdown")));
     // Calls whose end the page has not reported yet are ended here, so their recordings close.
     for (const c of this.calls.active()) this.finish(c, "shutdown");

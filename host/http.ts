@@ -9,6 +9,7 @@ export function createHttpApp(host: Host, opts: { apiToken?: string } = {}): Exp
   const app = express();
   app.disable("x-powered-by");
   app.use(twilioRestRouter(host, opts.apiToken));
+  app.use(host.webhooks.router());
   app.get("/health", (_req, res) => {
     res.json({ status: "ok" });
   });

@@ -7,8 +7,9 @@ import { createLogger } from "../../host/log.ts";
 import { createHttpApp, listenHttp } from "../../host/http.ts";
 
 /** The product against the twin, in-process: twin, host (real Chrome), given a pipeline URL. */
-export async function startStack(env: Record<string, string>) {
-  const twin = await startTwin({ log: pino({ level: "silent" }) });
+export async function startStack(env: Record<string, string>, twinOptions: Parameters<typeof startTwin>[0] = {}) {
+  const twin = await startTwin({ log: pino({ level: "silent" }), ...twinOptions });
+  const port = await freePort();
   const config = loadConfig({
     RINGCENTRAL_SERVER_URL: twin.restUrl,
     RINGCENTRAL_CLIENT_ID: twin.clientId,
@@ -17,11 +18,14 @@ export async function startStack(env: Record<string, string>) {
     RINGCENTRAL_SIP_INSECURE_TLS: "true",
     SIP_INFO_CACHE: `/tmp/rc-voice-host-test-${process.pid}-${Date.now()}.json`,
     ...env,
+    // "self": the host's own HTTP server, which the twin's webhooks reach on loopback.
+    ...(env.WEBHOOK_PUBLIC_URL === "self" && { WEBHOOK_PUBLIC_URL: `http://127.0.0.1:${port}` }),
   });
   const host = new Host(config, createLogger((process.env.TEST_LOG_LEVEL as "info") ?? "silent"));
+  // Listening before start: the subscription's handshake comes in while the host starts.
+  const http = await listenHttp(createHttpApp(host, { apiToken: config.apiToken }), "127.0.0.1", port, createLogger("silent"));
+  const httpUrl = `http://127.0.0.1:${port}`;
   await host.start();
-  const http = await listenHttp(createHttpApp(host, { apiToken: config.apiToken }), "127.0.0.1", 0, createLogger("silent"));
-  const httpUrl = `http://127.0.0.1:${(http.address() as { port: number }).port}`;
   return {
     httpUrl,
     twin,
@@ -65,6 +69,16 @@ export interface TwinCallView {
   endedAtMs: number | null;
   caller: { framesSent: number; connectedAtMs: number | null };
   heard: { startedAtMs: number | null; frames: number; lostFrames: number; dominantHz: number | null; levelDbfs: number | null } | null;
+}
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import("node:net");
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
 }
 
 export function decodeWav(buf: Buffer): { samples: Float32Array; rate: number } {
