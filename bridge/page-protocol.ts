@@ -19,7 +19,7 @@ export type Command =
   | { type: "call"; requestId: string; to: string; from?: string; slot: number }
   | { type: "dtmf"; requestId: string; callId: string; digits: string }
   | { type: "hold" | "unhold" | "mute" | "unmute"; requestId: string; callId: string }
-  | { type: "transfer"; requestId: string; callId: string; target: string }
+  | { type: "transfer"; requestId: string; callId: string; target: string; mode: "blind" | "warm" }
   | { type: "recording"; requestId: string; callId: string; action: "start" | "stop" };
 
 // ── control: events (page → host) ───────────────────────────────────────────────

@@ -47,6 +47,11 @@ export class AudioGraph {
     return this.dests[slot].stream.getAudioTracks()[0].clone();
   }
 
+  /** Silence as a track: for a consultation call (warm transfer), where the bot has nothing to say. */
+  silentTrack(): MediaStreamTrack {
+    return new MediaStreamAudioDestinationNode(this.ctx, { channelCount: 1 }).stream.getAudioTracks()[0];
+  }
+
   /** Starts capture and playout for a slot with fresh counters. */
   activate(slot: number): void {
     this.hub.port.postMessage({ type: "slot", slot, active: true });

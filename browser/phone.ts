@@ -219,9 +219,25 @@ export class Phone {
       case "unmute":
         this.session(cmd.callId).unmute();
         return;
-      case "transfer":
-        await this.session(cmd.callId).transfer(cmd.target);
+      case "transfer": {
+        const cs = this.session(cmd.callId);
+        if (cmd.mode === "blind") return void (await cs.transfer(cmd.target));
+        // Warm: the caller is held while the target is called; once the target answers, RingCentral
+        // joins them (REFER with Replaces). The consultation leg carries silence, not a microphone.
+        this.webPhone!.once("outboundCall", (consult: OutboundCallSession) => {
+          consult.once("mediaStreamSet", (stream: MediaStream) => {
+            for (const t of stream.getAudioTracks()) {
+              stream.removeTrack(t);
+              t.stop();
+            }
+            stream.addTrack(this.graph().silentTrack());
+          });
+        });
+        const { complete, newSession } = await cs.warmTransfer(cmd.target);
+        if (newSession.state !== "answered") throw new Error(`the transfer target did not answer (${newSession.state})`);
+        await complete();
         return;
+      }
       case "recording": {
         const cs = this.session(cmd.callId);
         const result = cmd.action === "start" ? await cs.startRecording() : await cs.stopRecording();

@@ -25,6 +25,12 @@ export interface Call {
   stream?: CallStream;
   /** Final stream counters, kept after the stream is gone. */
   streamStats?: StreamStats;
+  /** Per-call pipeline and parameters (outbound calls from the API). */
+  pipelineUrl?: string;
+  customParameters?: Record<string, string>;
+  transferTarget?: string;
+  /** Answering-machine detection result (outbound calls that asked for it). */
+  amd?: { result: "human" | "machine" | "unknown"; reason: string; atMs: number };
   /** Where the call's recording was saved (RECORDINGS_DIR). */
   recording?: { path: string; durationMs: number };
 }
@@ -111,5 +117,7 @@ export function callView(call: Call): Record<string, unknown> {
     endReason: call.endReason ?? null,
     stream: call.stream?.stats ?? call.streamStats ?? null,
     recording: call.recording ?? null,
+    transferTarget: call.transferTarget ?? null,
+    amd: call.amd ?? null,
   };
 }

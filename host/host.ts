@@ -24,6 +24,12 @@ const REGISTER_TIMEOUT_MS = 15_000;
 /** How long an approved call may take to ring here before the host fetches it with Call Control. */
 const FETCH_AFTER_MS = 1500;
 
+export interface PlaceCallOptions {
+  pipelineUrl?: string;
+  customParameters?: Record<string, string>;
+  amd?: { mode: "detect" | "human-only" | "leave-message"; maxDecisionMs?: number };
+}
+
 export interface HostStatus {
   chrome: boolean;
   registered: boolean;
@@ -381,9 +387,36 @@ export class Host {
     await this.hangup(call.id, "pipeline-unreachable");
   }
 
-  async sendDtmf(callId: string, digits: string): Promise<void> {
+  /** Hold, unhold, mute, unmute, or RingCentral's own recording, on an answered call. */
+  async control(callId: string, verb: "hold" | "unhold" | "mute" | "unmute" | "recording", action?: "start" | "stop"): Promise<void> {
+    const call = this.answeredCall(callId);
+    if (verb === "recording") await this.link!.request({ type: "recording", callId: call.sipCallId, action: action ?? "start" });
+    else await this.link!.request({ type: verb, callId: call.sipCallId });
+    this.log.info({ call: call.id, verb, action }, "call: control");
+  }
+
+  /** Blind (REFER) or warm (hold, consult, join) transfer; the pipeline gets its stop first. */
+  async transfer(callId: string, target: string, mode: "blind" | "warm"): Promise<void> {
+    const call = this.answeredCall(callId);
+    this.log.info({ call: call.id, target, mode }, "call: transferring");
+    call.endReason = `transferred-${mode}`;
+    call.streamStats = call.stream?.stats;
+    const stream = call.stream;
+    call.stream = undefined;
+    await stream?.close(`transferred-${mode}`);
+    await this.link!.request({ type: "transfer", callId: call.sipCallId, target, mode }, 60_000);
+    call.transferTarget = target;
+  }
+
+  private answeredCall(callId: string): Call {
     const call = this.calls.get(callId);
-    if (!call || call.state !== "answered") throw new Error(`call ${callId} is not answered`);
+    if (!call) throw Object.assign(new Error(`no call ${callId}`), { status: 404 });
+    if (call.state !== "answered") throw Object.assign(new Error(`call ${callId} is ${call.state}, not answered`), { status: 409 });
+    return call;
+  }
+
+  async sendDtmf(callId: string, digits: string): Promise<void> {
+    const call = this.answeredCall(callId);
     await this.link!.request({ type: "dtmf", callId: call.sipCallId, digits });
     this.log.info({ call: call.id, digits: digits.length }, "dtmf: sent to the caller");
   }
@@ -394,7 +427,7 @@ export class Host {
       slot,
       {
         profile: this.profile,
-        url: this.config.pipeline.url,
+        url: call.pipelineUrl ?? this.config.pipeline.url,
         connectTimeoutMs: this.config.pipeline.connectTimeoutMs,
         playoutLeadMs: this.config.pipeline.playoutLeadMs,
         maxQueueMs: MAX_PLAYOUT_QUEUE_MS,
@@ -425,12 +458,13 @@ export class Host {
         telephonySessionId: call.telephonySessionId ?? "",
         partyId: call.partyId ?? "",
         callId: call.id,
+        ...call.customParameters,
       },
     };
   }
 
   /** Places a call from this host's extension; the pipeline is dialled once the callee answers. */
-  async placeCall(to: string, from?: string): Promise<Call> {
+  async placeCall(to: string, from?: string, opts: PlaceCallOptions = {}): Promise<Call> {
     const slot = this.calls.takeSlot();
     if (slot === undefined) throw new Error(`at MAX_CONCURRENT_CALLS (${this.calls.slots})`);
     let call: Call | undefined;
@@ -438,12 +472,15 @@ export class Host {
     const result = this.link!.request({ type: "call", to, from, slot }, 60_000);
     const e = await Promise.race([outgoing, result.then(() => undefined)]);
     if (!e) throw new Error("the page did not start the call");
-    call = this.calls.add({ sipCallId: e.callId, direction: "outbound", from: from ?? this.rc.extension?.extensionNumber ?? "", to, slot });
+    call = this.calls.add({ sipCallId: e.callId, direction: "outbound", from: from ?? this.rc.extension?.extensionNumber ?? "", to, slot, pipelineUrl: opts.pipelineUrl, customParameters: opts.customParameters });
     this.log.info({ call: call.id, to }, "call: dialling");
     const stream = this.newStream(call, slot);
     call.stream = stream;
+    const answered = this.waitFor("answered");
     try {
       await result;
+      // The page reports `answered` (with codec and RingCentral ids) just after the call resolves.
+      if (call.state !== "answered") await withTimeout(answered, 5000, "the page did not report the answer");
     } catch (err) {
       stream.close("failed");
       this.finish(call, "failed");
@@ -464,7 +501,7 @@ export class Host {
     const call = this.calls.get(callId);
     if (!call || call.state === "ended") return;
     this.log.info({ call: call.id, reason }, "call: hanging up");
-    call.endReason = reason;
+    call.endReason ??= reason;
     try {
       await this.link!.request({ type: "hangup", callId: call.sipCallId }, 5000);
     } catch (err) {
@@ -474,7 +511,8 @@ export class Host {
   }
 
   private finish(call: Call, reason: string): void {
-    const why = call.endReason && reason === "host-hangup" ? call.endReason : reason;
+    // A reason the host set on purpose (transfer, refusal, pipeline gone) outlives how the page saw the end.
+    const why = call.endReason ?? reason;
     const stream = call.stream;
     call.streamStats = stream?.stats;
     call.stream = undefined;

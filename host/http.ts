@@ -3,6 +3,7 @@ import { createServer, type Server } from "node:http";
 import type { Logger } from "pino";
 import type { Host } from "./host.ts";
 import { twilioRestRouter } from "./twilio-rest.ts";
+import { apiRouter, openApi } from "./api.ts";
 
 /** The host's HTTP server: health and readiness now; webhooks and the call API mount here too. */
 export function createHttpApp(host: Host, opts: { apiToken?: string } = {}): Express {
@@ -10,6 +11,8 @@ export function createHttpApp(host: Host, opts: { apiToken?: string } = {}): Exp
   app.disable("x-powered-by");
   app.use(twilioRestRouter(host, opts.apiToken));
   app.use(host.webhooks.router());
+  app.get("/openapi.json", (_req, res) => void res.json(openApi()));
+  app.use(apiRouter(host, opts.apiToken));
   app.get("/health", (_req, res) => {
     res.json({ status: "ok" });
   });

@@ -62,6 +62,13 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined | fal
   }
 }
 
+/** Page actions that wait on the twin (decline waits for a CANCEL…) fail fast instead of hanging the file. */
+function bounded<T>(what: string, p: Promise<T>, ms = 10_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms)));
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 const within = (value: number, target: number, fraction: number) => Math.abs(value - target) <= target * fraction;
 
 describe("twin end to end: headless Chrome + unmodified WebPhone and SDK + real WebRTC", () => {
@@ -227,7 +234,7 @@ describe("twin end to end: headless Chrome + unmodified WebPhone and SDK + real 
   it("page hangs up: the twin's call ends with agent-hangup", async () => {
     const placed = await placeInbound({});
     const call = await waitForMedia(placed.callId, 10);
-    await page.evaluate(() => window.phone.hangup());
+    await bounded("page hangup", page.evaluate(() => window.phone.hangup()));
     const ended = await waitFor("twin call ended", async () => {
       const c = await getCall(placed.callId);
       return c.state === "ended" ? c : undefined;
@@ -241,7 +248,7 @@ describe("twin end to end: headless Chrome + unmodified WebPhone and SDK + real 
     const number = "16507777777";
     const put = await control(`/callees/${number}`, { method: "PUT", body: { play: `tone:${CALLER_HZ}` } });
     expect(put.status).toBe(200);
-    const result = await page.evaluate((n) => window.phone.call(n), number);
+    const result = await bounded("page call", page.evaluate((n) => window.phone.call(n), number));
     expect(result.state).toBe("answered");
     const list = (await control<{ records: Array<{ id: string; direction: string; to: string; state: string }> }>("/calls")).json.records;
     const rec = list.filter((c) => c.direction === "outbound" && c.to === number).pop()!;
@@ -262,7 +269,7 @@ describe("twin end to end: headless Chrome + unmodified WebPhone and SDK + real 
     expect(lines[0]).toMatch(/^in INVITE sip:16507777777@/);
     expect(lines.filter((l) => /^out SIP\/2\.0 1[89]\d /.test(l))).toHaveLength(1); // exactly one non-100 provisional
 
-    await page.evaluate(() => window.phone.hangup());
+    await bounded("page hangup", page.evaluate(() => window.phone.hangup()));
     const ended = await waitFor("outbound ended", async () => ((await getCall(rec.id)).state === "ended" ? getCall(rec.id) : undefined));
     expect(ended.endReason).toBe("agent-hangup");
   });
@@ -404,7 +411,8 @@ describe("twin end to end: headless Chrome + unmodified WebPhone and SDK + real 
         const c = await getCall(placed.callId);
         return c.trace.some((t) => t.dir === "in" && t.line.startsWith("MESSAGE ")) && (await pageCall(c.sipCallIds[0]))?.state === "ringing";
       });
-      await page.evaluate(() => window.phone.decline());
+      // decline() resolves once the page has answered the twin's CANCEL.
+      await bounded("page decline", page.evaluate(() => window.phone.decline()));
       const ended = await waitFor("twin call ended", async () => {
         const c = await getCall(placed.callId);
         return c.state === "ended" ? c : undefined;
@@ -460,6 +468,9 @@ describe("twin end to end: headless Chrome + unmodified WebPhone and SDK + real 
     expect(badPlay.json.message).toMatch(/^play: /);
     const badCallee = await control<{ error: string }>("/callees/1650", { method: "PUT", body: { play: "wav:" } });
     expect(badCallee.status).toBe(400);
+    const missingWav = await control<{ error: string; message: string }>("/calls", { method: "POST", body: { from: CALLER, play: "tone:440/500,wav:/nonexistent/caller.wav" } });
+    expect(missingWav.status).toBe(400);
+    expect(missingWav.json.message).toContain("cannot read /nonexistent/caller.wav: ENOENT");
     const noFrom = await control<{ error: string; message: string }>("/calls", { method: "POST", body: { play: "tone:440" } });
     expect(noFrom.status).toBe(400);
     expect(noFrom.json.message).toMatch(/^from: /);
@@ -467,7 +478,37 @@ describe("twin end to end: headless Chrome + unmodified WebPhone and SDK + real 
     // And a normal call still works, media both ways.
     const placed = await placeInbound({});
     await expectTwoWayMedia(placed.callId, "after bad input");
+
+    // DTMF from the caller on it: bad digits are refused, good ones go out and are logged with wall-clock times.
+    const badDigits = await control<{ error: string; message: string }>(`/calls/${placed.callId}/dtmf`, { method: "POST", body: { digits: "12E", mode: "inband" } });
+    expect(badDigits.status).toBe(400);
+    expect(badDigits.json.message).toMatch(/^digits: /);
+    const badMode = await control(`/calls/${placed.callId}/dtmf`, { method: "POST", body: { digits: "1", mode: "sip-info" } });
+    expect(badMode.status).toBe(400);
+    const t0 = Date.now();
+    const inband = await control<{ queued: number; toneMs: number; gapMs: number }>(`/calls/${placed.callId}/dtmf`, { method: "POST", body: { digits: "19#", mode: "inband" } });
+    expect(inband.status).toBe(202);
+    expect(inband.json).toMatchObject({ queued: 3, toneMs: 70, gapMs: 70 });
+    const events = await control(`/calls/${placed.callId}/dtmf`, { method: "POST", body: { digits: "*0", mode: "rfc4733", toneMs: 100, gapMs: 60 } });
+    expect(events.status).toBe(202);
+    const sent = await waitFor("digits sent", async () => {
+      const c = (await control<{ dtmf: Array<{ digit: string; mode: string; startedAtMs: number | null; endedAtMs: number | null; toneMs: number }> }>(`/calls/${placed.callId}`)).json;
+      return c.dtmf.length === 5 && c.dtmf.every((d) => d.endedAtMs !== null) ? c.dtmf : undefined;
+    });
+    expect(sent.map((d) => `${d.mode}:${d.digit}`)).toEqual(["inband:1", "inband:9", "inband:#", "rfc4733:*", "rfc4733:0"]);
+    for (const d of sent) {
+      // Times are the frames' due times on the caller's 20 ms clock: a late tick may be due just before the request.
+      expect(d.startedAtMs!).toBeGreaterThanOrEqual(t0 - 25);
+      // Each lasts its tone length, give or take the 20 ms frame it falls in.
+      expect(Math.abs(d.endedAtMs! - d.startedAtMs! - d.toneMs)).toBeLessThanOrEqual(25);
+    }
+    const inbandSpan = sent[2].endedAtMs! - sent[0].startedAtMs!;
+    expect(inbandSpan).toBeGreaterThanOrEqual(3 * 70 + 2 * 70 - 25);
+    expect(sent[3].toneMs).toBe(100);
+    console.log(`[dtmf] ${sent.map((d) => `${d.mode}:${d.digit} ${d.endedAtMs! - d.startedAtMs!} ms`).join(", ")}`);
     await hangupFromTwin(placed.callId);
+    const afterEnd = await control(`/calls/${placed.callId}/dtmf`, { method: "POST", body: { digits: "1", mode: "inband" } });
+    expect(afterEnd.status).toBe(409);
   });
 });
 

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { TwinContext } from "./context.ts";
 import type { TelephonySession } from "./telephony.ts";
 import { CallerPeer, type CallerCodec } from "./caller/peer.ts";
+import type { SentDigit } from "./caller/dtmf.ts";
 import type { Registration } from "./sip/registrar.ts";
 import type { SipConnection } from "./sip/transport.ts";
 
@@ -54,6 +55,8 @@ export class Call {
   transferTarget: string | undefined;
   recordingActive = false;
   readonly infoCommands: string[] = [];
+  /** DTMF digits the caller sent (POST /twin/calls/:id/dtmf), with when each went out. */
+  readonly dtmf: SentDigit[] = [];
   hangupTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -108,6 +111,7 @@ export class Call {
         connectedAtMs: this.peer?.connectedAtMs ?? null,
       },
       heard: this.peer?.recorder?.stats() ?? null,
+      dtmf: this.dtmf.map((d) => ({ ...d })),
       trace: this.trace.map(({ atMs, dir, line }) => ({ atMs, dir, line })),
     };
   }

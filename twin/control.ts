@@ -1,20 +1,17 @@
 import express, { type Request, type Response, type NextFunction } from "express";
 import { z } from "zod";
 import type { Switchboard } from "./switchboard.ts";
-import { parsePlaySpec } from "./caller/source.ts";
+import { checkPlaySpec } from "./caller/source.ts";
+import { DEFAULT_DTMF_TIMING, DTMF_DIGITS } from "./caller/dtmf.ts";
 
-/** Valid play specs are checked up front so a bad one is a 400, not a call that fails later. */
-const playSpec = z.string().min(1).refine(
-  (s) => {
-    try {
-      parsePlaySpec(s);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: "play must be tone:HZ[@DBFS][/MS], silence[/MS] or wav:PATH[/MS], joined by commas" },
-);
+/** Valid play specs (and readable WAV files) are checked up front so a bad one is a 400, not a call that fails later. */
+const playSpec = z.string().min(1).superRefine((s, ctx) => {
+  try {
+    checkPlaySpec(s);
+  } catch (err) {
+    ctx.addIssue({ code: "custom", message: `play must be tone:HZ[@DBFS][/MS], silence[/MS] or wav:PATH[/MS], joined by commas (${(err as Error).message})` });
+  }
+});
 const codecs = z.array(z.enum(["opus", "PCMU"])).min(1);
 
 const placeCall = z.object({
@@ -33,6 +30,13 @@ const callee = z.object({
   busy: z.boolean().optional(),
   hangupAfterMs: z.number().int().positive().optional(),
   codecs: codecs.optional(),
+});
+
+const dtmf = z.object({
+  digits: z.string().min(1).max(64).regex(DTMF_DIGITS, { message: "digits must be 0-9, *, #, A-D" }),
+  mode: z.enum(["inband", "rfc4733"]),
+  toneMs: z.number().int().min(20).max(5000).optional(),
+  gapMs: z.number().int().min(0).max(5000).optional(),
 });
 
 function bad(res: Response, error: z.ZodError): void {
@@ -82,6 +86,21 @@ export function controlRouter(board: Switchboard, listWebhooks: () => unknown[])
     if (!call.peer || call.state !== "answered") return void res.status(409).json({ error: "not_answered", message: "the call is not answered" });
     call.peer.play(parsed.data.play);
     res.json({ id: call.id, play: parsed.data.play });
+  });
+  r.post("/calls/:id/dtmf", (req, res) => {
+    const call = findCall(req, res);
+    if (!call) return;
+    const parsed = dtmf.safeParse(req.body);
+    if (!parsed.success) return bad(res, parsed.error);
+    if (!call.peer || call.state !== "answered") return void res.status(409).json({ error: "not_answered", message: "the call is not answered" });
+    const { digits, mode } = parsed.data;
+    const timing = { toneMs: parsed.data.toneMs ?? DEFAULT_DTMF_TIMING.toneMs, gapMs: parsed.data.gapMs ?? DEFAULT_DTMF_TIMING.gapMs };
+    if (mode === "rfc4733" && !call.peer.canSendEvents) {
+      return void res.status(409).json({ error: "no_telephone_event", message: "telephone-event was not negotiated on this call" });
+    }
+    const sent = call.peer.sendDtmf(digits, mode, timing);
+    call.dtmf.push(...sent);
+    res.status(202).json({ id: call.id, digits, mode, ...timing, queued: sent.length });
   });
   r.put("/callees/:number", (req, res) => {
     const parsed = callee.safeParse(req.body);

@@ -152,21 +152,24 @@ export class Switchboard {
     const { account, outboundProxy } = this.ctx;
     const domain = account.sip.domain;
     await call.peer?.close();
-    call.peer = new CallerPeer(call.play, call.codecs);
-    const offer = await call.peer.createOffer();
+    const peer = new CallerPeer(call.play, call.codecs);
+    call.peer = peer;
+    const offer = await peer.createOffer();
     const callId = newCallId();
     const localTag = newTag();
     const localAddr = `"${callerName}" <sip:${call.from}@${domain}>`;
     const remoteAddr = `<sip:${account.sip.username}@${domain}>`;
     const cseq = this.tx.nextCseq();
     const base = call.telephonySessionId.slice(2);
+    // "Call-Id", not "Call-ID": the WebPhone's decline()/toVoicemail() look for their 200 to our
+    // CANCEL under `headers["Call-Id"]` exactly, and its responses keep our spelling.
     const invite: SipMessage = {
       startLine: `INVITE sip:${account.sip.username}@${outboundProxy};transport=ws SIP/2.0`,
       headers: [
         ["Via", `SIP/2.0/WSS ${outboundProxy};rport;branch=${newBranch()}`],
         ["From", `${localAddr};tag=${localTag}`],
         ["To", remoteAddr],
-        ["Call-ID", callId],
+        ["Call-Id", callId],
         ["CSeq", `${cseq} INVITE`],
         ["Contact", `<sip:${call.from}@${outboundProxy};transport=wss>`],
         ["Content-Type", "application/sdp"],
@@ -185,13 +188,25 @@ export class Switchboard {
     call.leg = leg;
     call.sipCallIds.push(callId);
     this.byCallId.set(callId, call);
+    const finalResponse = this.tx.send(conn, invite, {
+      onProvisional: (res) => {
+        if (statusOf(res) === 180) this.ctx.telephony.setStatus(call.telephonySessionId, call.partyId, "Proceeding");
+      },
+    });
+    // The INVITE is out: the call rings. Its outcome (answer, decline, timeout) arrives later, so
+    // POST /twin/calls and Call Control answer return now rather than when someone picks up.
+    void this.completeInvite(call, leg, peer, finalResponse).catch((err) =>
+      this.ctx.log.error({ call: call.id, err: (err as Error).message }, "twin: INVITE outcome failed"),
+    );
+  }
+
+  private async completeInvite(call: Call, leg: Leg, peer: CallerPeer, finalResponse: Promise<SipMessage>): Promise<void> {
+    const { account, outboundProxy } = this.ctx;
+    const { conn, invite, callId } = leg;
+    const cseq = cseqNumber(invite);
     let final: SipMessage;
     try {
-      final = await this.tx.send(conn, invite, {
-        onProvisional: (res) => {
-          if (statusOf(res) === 180) this.ctx.telephony.setStatus(call.telephonySessionId, call.partyId, "Proceeding");
-        },
-      });
+      final = await finalResponse;
     } catch {
       if (call.leg === leg && call.state !== "ended") await this.end(call, "failed");
       return;
@@ -208,12 +223,12 @@ export class Switchboard {
         ["Via", `SIP/2.0/WSS ${outboundProxy};rport;branch=${newBranch()}`],
         ["From", header(invite, "From")!],
         ["To", header(final, "To")!],
-        ["Call-ID", callId],
+        ["Call-Id", callId],
         ["CSeq", `${cseq} ACK`],
       ],
       body: "",
     });
-    await call.peer.acceptAnswer(final.body);
+    await peer.acceptAnswer(final.body);
     this.answered(call);
   }
 
@@ -239,7 +254,7 @@ export class Switchboard {
             ["Via", via],
             ["From", header(leg.invite, "From")!],
             ["To", header(leg.invite, "To")!],
-            ["Call-ID", leg.callId],
+            ["Call-Id", leg.callId],
             ["CSeq", `${cseqNumber(leg.invite)} CANCEL`],
           ],
           body: "",
@@ -413,7 +428,7 @@ export class Switchboard {
           ["Via", `SIP/2.0/WSS ${proxy};rport;branch=${newBranch()}`],
           ["From", local],
           ["To", remote],
-          ["Call-ID", leg.callId],
+          ["Call-Id", leg.callId],
           ["CSeq", `${this.tx.nextCseq()} ${method}`],
           ...extra,
         ],

@@ -4,12 +4,15 @@
  */
 const FRAME_MS = 20;
 
+/** A task gets the wall-clock time (epoch ms) its frame is due: on a steady 20 ms grid, even when the tick runs late. */
+type Task = (dueAtMs: number) => void;
+
 class Pacer {
-  private readonly tasks = new Set<() => void>();
+  private readonly tasks = new Set<Task>();
   private timer: NodeJS.Timeout | undefined;
   private nextMs = 0;
 
-  add(task: () => void): () => void {
+  add(task: Task): () => void {
     this.tasks.add(task);
     if (!this.timer) {
       this.nextMs = performance.now();
@@ -29,7 +32,8 @@ class Pacer {
     // After a long stall, skip ahead rather than burst seconds of audio.
     if (now - this.nextMs > 200) this.nextMs = now;
     while (this.nextMs <= now) {
-      for (const task of this.tasks) task();
+      const dueAtMs = performance.timeOrigin + this.nextMs;
+      for (const task of this.tasks) task(dueAtMs);
       this.nextMs += FRAME_MS;
     }
     this.timer = setTimeout(this.tick, Math.max(0, this.nextMs - performance.now()));

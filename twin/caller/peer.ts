@@ -178,14 +178,14 @@ export class CallerPeer {
 
   private startSending(): void {
     if (this.stopPacing || !this.codec) return;
-    this.stopPacing = pacer.add(() => this.sendFrame());
+    this.stopPacing = pacer.add((dueAtMs) => this.sendFrame(dueAtMs));
   }
 
-  private sendFrame(): void {
+  /** `now`: when this frame is due (epoch ms), which is what DTMF timestamps record. */
+  private sendFrame(now: number): void {
     const codec = this.codec!;
     const frame = this.frame!;
     const pcm = this.pcm!;
-    const now = Date.now();
     // The voice always advances, so what the caller says keeps its timing across RFC 4733 events.
     this.voice!.read(frame, now);
     const events = this.eventPayloadType === undefined ? undefined : this.events!.tick(this.ts, now);

@@ -22,6 +22,9 @@ interface Segment {
 
 export function parsePlaySpec(spec: string): Segment[] {
   return spec.split(",").map((part) => {
+    // A WAV path may hold slashes: "/MS" after it counts as a duration only behind a ".wav" name.
+    const w = part.trim().match(/^wav:(.+?\.wav)(?:\/(\d+))?$/i) ?? part.trim().match(/^wav:(.+)$/);
+    if (w) return { kind: "wav" as const, path: w[1], durationMs: w[2] === undefined ? undefined : Number(w[2]) };
     const m = part.trim().match(/^(tone|silence|wav):?([^/]*?)(?:\/(\d+))?$/);
     if (!m) throw new Error(`bad play spec part "${part}": use tone:HZ[@DBFS][/MS], silence[/MS] or wav:PATH[/MS]`);
     const [, kind, arg, dur] = m;
@@ -38,6 +41,24 @@ export function parsePlaySpec(spec: string): Segment[] {
     }
     return { kind: "silence", durationMs };
   });
+}
+
+/** Parses a spec and checks that every WAV it names can be read: what the control API does before a call starts. */
+export function checkPlaySpec(spec: string): void {
+  for (const seg of parsePlaySpec(spec)) {
+    if (seg.kind !== "wav") continue;
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(seg.path!);
+    } catch (err) {
+      throw new Error(`cannot read ${seg.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    try {
+      new wavefile.WaveFile(bytes);
+    } catch (err) {
+      throw new Error(`${seg.path} is not a WAV file: ${(err as Error).message}`);
+    }
+  }
 }
 
 export function loadWav(path: string, rate: number): Float32Array {

@@ -49,7 +49,10 @@ export const methodOf = (msg: SipMessage): string =>
 export const cseqNumber = (msg: SipMessage): number => Number((header(msg, "CSeq") ?? "").trim().split(/\s+/)[0]);
 export const callIdOf = (msg: SipMessage): string => header(msg, "Call-ID") ?? "";
 
-/** A response to `req`, copying Via, From, To, Call-ID and CSeq as SIP requires. */
+/**
+ * A response to `req`, copying Via, From, To, Call-ID and CSeq as SIP requires, each under the
+ * name the request spelled it with (the WebPhone matches some of them by exact name).
+ */
 export function responseTo(
   req: SipMessage,
   status: number,
@@ -62,8 +65,9 @@ export function responseTo(
   for (const name of ["Via", "From", "To", "Call-ID", "CSeq"]) {
     let value = header(req, name);
     if (value === undefined) continue;
+    const spelled = [...req.headers].reverse().find(([n]) => n.toLowerCase() === name.toLowerCase())![0];
     if (name === "To" && toTag && !/;tag=/.test(value)) value = `${value};tag=${toTag}`;
-    copy.push([name, value]);
+    copy.push([spelled, value]);
   }
   return { startLine: `SIP/2.0 ${status} ${reason}`, headers: [...copy, ...extra], body };
 }

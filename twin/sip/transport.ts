@@ -39,6 +39,9 @@ export async function startSipTransport(
     server,
     handleProtocols: (protocols) => (protocols.has("sip") ? "sip" : false),
   });
+  // ws re-emits the HTTPS server's errors (EADDRINUSE at listen) on the WebSocketServer: without a
+  // listener that is an uncaught 'error' that kills the process instead of rejecting below.
+  wss.on("error", (err) => log.debug({ err: err.message }, "sip: server error"));
   let nextId = 0;
   wss.on("connection", (ws: WebSocket) => {
     const conn: SipConnection = {

@@ -1,0 +1,460 @@
+/**
+ * Answering-machine detection (AMD) on the callee's audio of an OUTBOUND call.
+ *
+ * RingCentral answers 200 OK as soon as anything picks up, so SIP cannot tell a person from a
+ * voicemail box: the decision has to come from what the callee side sounds like in the first
+ * seconds. This is the classic energy/timing detector of Asterisk's app_amd (and of FreeSWITCH's
+ * mod_amd port of it), with the timing thresholds reconciled with Twilio's AMD tuning parameters,
+ * plus a voicemail-beep detector for leaving a message.
+ *
+ * Feed it 20 ms frames of PCM16 mono in real time. Per frame it does O(frame) arithmetic (three
+ * passes over the samples) and allocates nothing; all state is a handful of numbers and one
+ * 8-slot Float64Array created in the constructor. Other frame lengths work too: every duration
+ * is measured in samples, not in frames.
+ *
+ * Pipeline per frame:
+ *  1. Voice activity: frame power against an adaptive noise floor (minimum statistics) and an
+ *     absolute floor.
+ *  2. Asterisk-style words: a run of voice ≥ 100 ms is a word; ≥ 60 ms of silence ends it.
+ *     The first word starts the greeting.
+ *  3. Rules, first match wins (AmdDecision.reason in brackets):
+ *       - no word for 2500 ms after the answer                → unknown ("initial-silence")
+ *       - greeting with ≤ 1500 ms of voice, then 800 ms silence → human  ("short-greeting")
+ *       - greeting (< 2500 ms span) then 1200 ms of silence     → human  ("speech-end")
+ *       - greeting spanning ≥ 2500 ms with ≥ 1500 ms of voice   → machine ("long-greeting")
+ *       - 6 words                                              → machine ("max-words")
+ *       - one uninterrupted utterance ≥ 5000 ms                 → machine ("max-word-length")
+ *       - a voicemail beep (see below) before anything else     → machine ("beep")
+ *       - nothing decided by maxDecisionMs (default 4000)      → unknown ("timeout")
+ *  4. With waitForBeep, after a "machine" decision the beep detector keeps running until it finds
+ *     the beep (onBeep(atMs), atMs = the beep's start in audio time) or maxBeepWaitMs (default
+ *     20000, counted from the machine decision) pass — then it gives up silently: onBeep is never
+ *     called, so the caller should start its own timer too (or simply speak after the greeting
+ *     goes quiet). A beep heard during the analysis itself decides "machine" (reason "beep") and,
+ *     with waitForBeep, is reported through onBeep right after onDecision.
+ *
+ * Decisions are made exactly once; afterwards push() only feeds the beep search (if any) and is
+ * otherwise a no-op.
+ *
+ * Sources for the timing thresholds:
+ *  - Asterisk app_amd.c / amd.conf.sample defaults: initial_silence 2500, greeting 1500,
+ *    after_greeting_silence 800, total_analysis_time 5000, min_word_length 100,
+ *    between_words_silence 50, maximum_number_of_words 3, maximum_word_length 5000,
+ *    silence_threshold 256 (mean |sample| on 0..32767). AMDSTATUS NOTSURE on TOOLONG.
+ *  - Twilio AMD tuning parameters: MachineDetectionSpeechThreshold 2400 ms (speech longer than
+ *    this is a machine), MachineDetectionSpeechEndThreshold 1200 ms (silence that ends speech),
+ *    MachineDetectionSilenceTimeout 5000 ms (initial silence → AnsweredBy "unknown").
+ *  - SignalWire's machine detector: MachineWordsThreshold 6, MachineVoiceThreshold 1.25 s.
+ *  - Beep band: FreeSWITCH mod_avmd looks for single-frequency beeps in 440–2000 Hz (mod_vmd,
+ *    its predecessor, 600–1100 Hz); both estimate the instantaneous frequency with DESA-2, a
+ *    close relative of the 2nd-order linear predictor used here.
+ */
+
+export type AmdResult = "human" | "machine" | "unknown";
+
+export interface AmdOptions {
+  sampleRate: number;
+  /** Give up (result "unknown", reason "timeout") after this much audio. Default 4000. */
+  maxDecisionMs?: number;
+  /** After a "machine" decision, look for the voicemail beep and report it through onBeep. */
+  waitForBeep?: boolean;
+  /** Stop looking for the beep this long after the machine decision (onBeep is then never called). Default 20000. */
+  maxBeepWaitMs?: number;
+}
+
+export interface AmdDecision {
+  result: AmdResult;
+  /** Which rule fired: initial-silence, short-greeting, speech-end, long-greeting, max-words, max-word-length, beep, timeout. */
+  reason: string;
+  /** Audio time of the decision (ms since the first frame, at the end of the deciding frame). */
+  atMs: number;
+  /** Greeting length: first voice of the first word to the last voiced frame (absent if no word was heard). */
+  greetingMs?: number;
+  /** Silence before the greeting started (or the whole analysis when no word was heard). */
+  initialSilenceMs?: number;
+}
+
+// ---- Voice activity ----------------------------------------------------------------------------
+
+/**
+ * Absolute voice floor: -45 dBFS RMS. Asterisk's silence_threshold 256 (mean |x|) is ≈ -40 dBFS
+ * RMS for noise-like signals; we sit 5 dB lower because the adaptive floor below already rejects
+ * stationary noise, and quiet far-end talkers on mobile calls reach -35..-40 dBFS. Telephone idle
+ * noise (-60..-70 dBFS) and codec comfort noise stay well under it.
+ */
+const MIN_VOICE_DBFS = -45;
+/**
+ * A frame is voice when it is this far above the noise floor. Frame powers of stationary noise
+ * scatter ±1–1.5 dB around their mean (20 ms frames, chi-square with ≥160 degrees of freedom),
+ * and the minimum-statistics floor sits at the low end of that scatter; speech syllables stand
+ * 15–30 dB above the pauses between them. 9 dB keeps noise out with a wide margin and still
+ * catches the weak ends of syllables.
+ */
+const VOICE_MARGIN_DB = 9;
+/**
+ * Minimum statistics (R. Martin, "Noise power spectral density estimation based on optimal
+ * smoothing and minimum statistics", IEEE TSAP 2001, broadband here): the noise floor is the
+ * minimum frame power over the last ~1.6 s, kept as 8 sub-windows of 200 ms. Speech always dips
+ * to the floor within that span (pauses between words, stop closures); stationary noise IS the
+ * floor, so it never counts as voice; a level change of the noise is absorbed within 1.6 s.
+ */
+const FLOOR_SUBWINDOW_MS = 200;
+const FLOOR_SUBWINDOWS = 8;
+/**
+ * Frames under -80 dBFS are digital silence (nothing received yet, packet loss concealed with
+ * zeros) and say nothing about the line noise; they are left out of the floor so that noise which
+ * starts after a stretch of zeros is not mistaken for voice.
+ */
+const DIGITAL_SILENCE_DBFS = -80;
+
+// ---- Timing rules (see the sources in the header) -----------------------------------------------
+
+/** Asterisk initial_silence. The verdict is Twilio's ("unknown"), not Asterisk's ("MACHINE"): a
+ *  silent answer is as often a person waiting for the caller to speak (robocall habits) as a
+ *  voicemail box with a slow greeting, and the agent's right move — say something — is the same. */
+const INITIAL_SILENCE_MS = 2500;
+/** Asterisk greeting: a greeting with at most this much voice, then after_greeting_silence, is a person. */
+const GREETING_MAX_VOICE_MS = 1500;
+/** Asterisk after_greeting_silence: the "hello?" ... waiting-for-an-answer pause. */
+const AFTER_GREETING_SILENCE_MS = 800;
+/** Twilio MachineDetectionSpeechEndThreshold: silence that ends any (not too long) greeting → human. */
+const SPEECH_END_SILENCE_MS = 1200;
+/** Twilio MachineDetectionSpeechThreshold (2400) rounded to the brief's ~2.5 s: a greeting that keeps
+ *  going (no pause ≥ 800 ms) this long is a recorded message. Together with ≥ GREETING_MAX_VOICE_MS
+ *  of actual voice, so three hesitant "hello?"s with pauses are not a machine. */
+const LONG_GREETING_MS = 2500;
+/** Asterisk min_word_length. */
+const MIN_WORD_MS = 100;
+/** Asterisk between_words_silence is 50 ms; with 20 ms frames that means three silent frames. */
+const BETWEEN_WORDS_SILENCE_MS = 50;
+/** SignalWire MachineWordsThreshold. Asterisk's default of 3 calls "Hello, who is this?" a machine:
+ *  energy "words" are closer to syllable groups (~2.5 per second of fluent speech), so 6 lands at
+ *  ~2.4 s of fluent speech, consistent with the long-greeting rule. */
+const MAX_WORDS = 6;
+/** Asterisk maximum_word_length: one utterance without a 50 ms gap this long is not conversation. */
+const MAX_WORD_MS = 5000;
+
+const DEFAULT_MAX_DECISION_MS = 4000;
+const DEFAULT_MAX_BEEP_WAIT_MS = 20000;
+
+// ---- Beep ---------------------------------------------------------------------------------------
+
+/** mod_avmd's 440–2000 Hz, widened by ~5% on each side (425–440 Hz and 2 kHz beeps exist). */
+const BEEP_MIN_HZ = 380;
+const BEEP_MAX_HZ = 2100;
+/** A voicemail beep is loud: well above -40 dBFS on any line that carried the greeting. */
+const BEEP_MIN_DBFS = -40;
+/**
+ * Tonality 1 — the 2nd-order linear predictor x[n] + x[n-2k] = 2cos(kω)·x[n-k] is exact for one
+ * sinusoid. Its residual, normalised so that white noise scores ≈1, must stay under this. Two or
+ * more components (chords, harmonics of a voice or an instrument) leave a large residual.
+ */
+const BEEP_MAX_RESIDUAL = 0.05;
+/**
+ * Tonality 2 — peak-to-total energy: Goertzel power at the estimated frequency over the frame's
+ * energy (1.0 for a pure tone). Speech, even a sustained vowel, spreads its energy over several
+ * harmonics and formants (its strongest harmonic holds well under 70%); a beep over line noise at
+ * 10 dB SNR still holds 90%.
+ */
+const BEEP_MIN_TONE_RATIO = 0.85;
+/** Stationarity: frame-to-run frequency deviation allowed (digital beeps are exact; codecs keep them so). */
+const BEEP_FREQ_TOLERANCE = 0.015;
+const BEEP_FREQ_TOLERANCE_HZ = 8;
+/** Level stationarity: frames within ±6 dB of the run's first frame (beeps have a short attack). */
+const BEEP_LEVEL_TOLERANCE_DB = 6;
+/**
+ * Consecutive fully tonal frames needed: 120 ms. The frames at the beep's edges are only partly
+ * tone and fail the ratio test, so this catches any tone of ≥ ~140 ms whatever the frame alignment
+ * — voicemail beeps are 150 ms to 1 s+. Speech never holds one pure frequency that long.
+ */
+const BEEP_MIN_RUN_MS = 120;
+
+const dbToPower = (db: number) => 10 ** (db / 10);
+const FULL_SCALE_SQ = 32768 * 32768;
+
+const enum Phase {
+  Analysing,
+  WaitingForBeep,
+  Done,
+}
+
+export class AnsweringMachineDetector {
+  private readonly sampleRate: number;
+  private readonly maxDecisionMs: number;
+  private readonly waitForBeep: boolean;
+  private readonly maxBeepWaitMs: number;
+  private readonly onDecision: (d: AmdDecision) => void;
+  private readonly onBeep: ((atMs: number) => void) | undefined;
+
+  private phase = Phase.Analysing;
+  /** Samples pushed so far: the audio clock. */
+  private samples = 0;
+
+  // Noise floor (minimum statistics over FLOOR_SUBWINDOWS × FLOOR_SUBWINDOW_MS).
+  private readonly subMins = new Float64Array(FLOOR_SUBWINDOWS).fill(Infinity);
+  private subIndex = 0;
+  private subMin = Infinity;
+  private subMs = 0;
+
+  // Words and greeting (Asterisk's state machine).
+  private inWord = false;
+  private voiceRunMs = 0;
+  private voiceRunStartMs = 0;
+  private silenceRunMs = 0;
+  private words = 0;
+  private inGreeting = false;
+  private greetingStartMs = 0;
+  private greetingVoiceMs = 0;
+  private lastVoiceEndMs = 0;
+
+  // Beep search.
+  private beepDeadlineMs = Infinity;
+  private runMs = 0;
+  private runStartMs = 0;
+  private runHz = 0;
+  private runPowerDb = 0;
+  private prevHz = 0;
+  private prevRatio = 0;
+  private prevResidual = 1;
+  private prevMs = 0;
+  private readonly lag: number;
+
+  constructor(opts: AmdOptions, onDecision: (d: AmdDecision) => void, onBeep?: (atMs: number) => void) {
+    const { sampleRate } = opts;
+    if (!Number.isFinite(sampleRate) || sampleRate < 8000 || sampleRate > 48000) {
+      throw new RangeError(`AMD: sampleRate must be 8000..48000, got ${sampleRate}`);
+    }
+    this.sampleRate = sampleRate;
+    this.maxDecisionMs = opts.maxDecisionMs ?? DEFAULT_MAX_DECISION_MS;
+    this.maxBeepWaitMs = opts.maxBeepWaitMs ?? DEFAULT_MAX_BEEP_WAIT_MS;
+    if (!(this.maxDecisionMs > 0)) throw new RangeError(`AMD: maxDecisionMs must be > 0`);
+    if (!(this.maxBeepWaitMs >= 0)) throw new RangeError(`AMD: maxBeepWaitMs must be ≥ 0`);
+    this.waitForBeep = opts.waitForBeep ?? false;
+    this.onDecision = onDecision;
+    this.onBeep = onBeep;
+    // The predictor works at lag k ≈ sampleRate / 8000, i.e. as if at 8 kHz: kω stays in
+    // (0, π/2] over the beep band, where cos(kω) is unambiguous and sensitive to frequency.
+    this.lag = Math.max(1, Math.round(sampleRate / 8000));
+  }
+
+  /** Feed one frame (20 ms recommended) of the callee's audio, PCM16 mono at opts.sampleRate. */
+  push(frame: Int16Array): void {
+    const n = frame.length;
+    if (n === 0 || this.phase === Phase.Done) return;
+    const startMs = (this.samples * 1000) / this.sampleRate;
+    this.samples += n;
+    const endMs = (this.samples * 1000) / this.sampleRate;
+    const durMs = endMs - startMs;
+
+    // Pass 1: mean and power (DC removed, normalised to full scale).
+    let sum = 0;
+    let sumSq = 0;
+    for (let i = 0; i < n; i++) {
+      const v = frame[i];
+      sum += v;
+      sumSq += v * v;
+    }
+    const mean = sum / n;
+    const energy = Math.max(0, sumSq - sum * mean); // Σ (x - mean)²
+    const power = energy / n / FULL_SCALE_SQ;
+
+    const beep = this.tone(frame, mean, energy, power, startMs, durMs);
+
+    if (this.phase === Phase.WaitingForBeep) {
+      if (beep >= 0) {
+        this.phase = Phase.Done;
+        this.onBeep?.(beep);
+      } else if (endMs >= this.beepDeadlineMs) {
+        this.phase = Phase.Done; // gave up: onBeep is never called
+      }
+      return;
+    }
+
+    const voiced = this.voiceActivity(power, durMs);
+    this.analyse(voiced, startMs, endMs, durMs, beep);
+  }
+
+  // ---- Voice activity ----------------------------------------------------------------------------
+
+  private voiceActivity(power: number, durMs: number): boolean {
+    if (power > dbToPower(DIGITAL_SILENCE_DBFS) && power < this.subMin) this.subMin = power;
+    let floor = this.subMin;
+    for (let i = 0; i < FLOOR_SUBWINDOWS; i++) if (this.subMins[i] < floor) floor = this.subMins[i];
+    this.subMs += durMs;
+    if (this.subMs >= FLOOR_SUBWINDOW_MS) {
+      this.subMins[this.subIndex] = this.subMin;
+      this.subIndex = (this.subIndex + 1) % FLOOR_SUBWINDOWS;
+      this.subMin = Infinity;
+      this.subMs = 0;
+    }
+    const threshold = Math.max(dbToPower(MIN_VOICE_DBFS), floor === Infinity ? 0 : floor * dbToPower(VOICE_MARGIN_DB));
+    return power > threshold;
+  }
+
+  // ---- Rules ------------------------------------------------------------------------------------
+
+  private analyse(voiced: boolean, startMs: number, endMs: number, durMs: number, beep: number): void {
+    if (voiced) {
+      if (this.voiceRunMs === 0) this.voiceRunStartMs = startMs;
+      this.voiceRunMs += durMs;
+      this.silenceRunMs = 0;
+      if (!this.inWord && this.voiceRunMs >= MIN_WORD_MS) {
+        this.inWord = true;
+        this.words++;
+        if (!this.inGreeting) {
+          this.inGreeting = true;
+          this.greetingStartMs = this.voiceRunStartMs;
+          // The word's frames so far (short gaps inside it excluded) are its voice.
+          this.greetingVoiceMs = this.voiceRunMs - durMs;
+        }
+      }
+      if (this.inGreeting) {
+        this.greetingVoiceMs += durMs;
+        this.lastVoiceEndMs = endMs;
+      }
+    } else {
+      this.silenceRunMs += durMs;
+      if (this.silenceRunMs >= BETWEEN_WORDS_SILENCE_MS) {
+        this.inWord = false;
+        this.voiceRunMs = 0;
+      }
+    }
+
+    if (beep >= 0) return this.decide("machine", "beep", endMs, beep);
+
+    if (this.inGreeting) {
+      const span = this.lastVoiceEndMs - this.greetingStartMs;
+      if (voiced) {
+        if (this.words >= MAX_WORDS) return this.decide("machine", "max-words", endMs);
+        if (span >= LONG_GREETING_MS && this.greetingVoiceMs >= GREETING_MAX_VOICE_MS) {
+          return this.decide("machine", "long-greeting", endMs);
+        }
+        if (this.voiceRunMs >= MAX_WORD_MS) return this.decide("machine", "max-word-length", endMs);
+      } else {
+        if (this.silenceRunMs >= AFTER_GREETING_SILENCE_MS && this.greetingVoiceMs <= GREETING_MAX_VOICE_MS) {
+          return this.decide("human", "short-greeting", endMs);
+        }
+        if (this.silenceRunMs >= SPEECH_END_SILENCE_MS) return this.decide("human", "speech-end", endMs);
+      }
+    } else if (endMs >= INITIAL_SILENCE_MS && this.voiceRunMs === 0) {
+      // (A voice run under way may be the first word: let it finish or fail first.)
+      return this.decide("unknown", "initial-silence", endMs);
+    }
+
+    if (endMs >= this.maxDecisionMs) this.decide("unknown", "timeout", endMs);
+  }
+
+  /** @param beepAtMs ≥ 0 when the decision is a beep heard during the analysis. */
+  private decide(result: AmdResult, reason: string, atMs: number, beepAtMs = -1): void {
+    const d: AmdDecision = { result, reason, atMs: round(atMs) };
+    if (this.inGreeting) {
+      d.greetingMs = round(this.lastVoiceEndMs - this.greetingStartMs);
+      d.initialSilenceMs = round(this.greetingStartMs);
+    } else {
+      d.initialSilenceMs = round(atMs);
+    }
+    if (result === "machine" && this.waitForBeep) {
+      this.phase = Phase.WaitingForBeep;
+      this.beepDeadlineMs = atMs + this.maxBeepWaitMs;
+    } else {
+      this.phase = Phase.Done;
+    }
+    this.onDecision(d);
+    if (beepAtMs >= 0 && this.phase === Phase.WaitingForBeep) {
+      this.phase = Phase.Done;
+      this.onBeep?.(round(beepAtMs));
+    }
+  }
+
+  // ---- Beep -------------------------------------------------------------------------------------
+
+  /**
+   * Tonality of one frame, and the beep run bookkeeping. Returns the beep's start (ms) when this
+   * frame completes a beep, else -1.
+   */
+  private tone(frame: Int16Array, mean: number, energy: number, power: number, startMs: number, durMs: number): number {
+    const n = frame.length;
+    const k = this.lag;
+    let hz = 0;
+    let residual = 1;
+    let ratio = 0;
+    // Analysed 10 dB below the beep floor too, so a beep's partial first frame gets an estimate.
+    if (power >= dbToPower(BEEP_MIN_DBFS - 10) && n > 2 * k + 8) {
+      // Pass 2: least-squares fit of y = a·z with y = x[i] + x[i-2k], z = x[i-k].
+      let yz = 0;
+      let zz = 0;
+      let yy = 0;
+      for (let i = 2 * k; i < n; i++) {
+        const z = frame[i - k] - mean;
+        const y = frame[i] - mean + (frame[i - 2 * k] - mean);
+        yz += y * z;
+        zz += z * z;
+        yy += y * y;
+      }
+      if (zz > 0) {
+        const a = yz / zz;
+        const c = Math.min(1, Math.max(-1, a / 2));
+        hz = (Math.acos(c) / k) * (this.sampleRate / (2 * Math.PI));
+        // Residual Σ(y - a·z)², relative to what white noise of the same power leaves, (2 + a²)·Σz².
+        residual = Math.max(0, yy - a * yz) / ((2 + a * a) * zz);
+        if (hz >= BEEP_MIN_HZ * 0.9 && hz <= BEEP_MAX_HZ * 1.1) {
+          // Pass 3: Goertzel at the estimated frequency → peak-to-total energy.
+          const coeff = 2 * Math.cos((2 * Math.PI * hz) / this.sampleRate);
+          let s1 = 0;
+          let s2 = 0;
+          for (let i = 0; i < n; i++) {
+            const s0 = frame[i] - mean + coeff * s1 - s2;
+            s2 = s1;
+            s1 = s0;
+          }
+          const peak = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+          ratio = (2 * peak) / (n * energy);
+        }
+      }
+    }
+
+    const tonal =
+      power >= dbToPower(BEEP_MIN_DBFS) &&
+      hz >= BEEP_MIN_HZ &&
+      hz <= BEEP_MAX_HZ &&
+      residual <= BEEP_MAX_RESIDUAL &&
+      ratio >= BEEP_MIN_TONE_RATIO;
+    const levelDb = 10 * Math.log10(power + 1e-20);
+    let result = -1;
+    if (tonal) {
+      const sameRun =
+        this.runMs > 0 &&
+        Math.abs(hz - this.runHz) <= Math.max(BEEP_FREQ_TOLERANCE_HZ, BEEP_FREQ_TOLERANCE * this.runHz) &&
+        Math.abs(levelDb - this.runPowerDb) <= BEEP_LEVEL_TOLERANCE_DB;
+      if (!sameRun) {
+        this.runMs = 0;
+        this.runHz = hz;
+        this.runPowerDb = levelDb;
+        this.runStartMs = startMs;
+        // The frame before was probably part tone, part silence: it passed the predictor (one
+        // frequency) but its peak-to-total ratio ≈ the fraction of the frame the tone filled.
+        if (
+          this.prevResidual <= 4 * BEEP_MAX_RESIDUAL &&
+          Math.abs(this.prevHz - hz) <= Math.max(BEEP_FREQ_TOLERANCE_HZ, BEEP_FREQ_TOLERANCE * hz) * 2 &&
+          this.prevRatio > 0.05 &&
+          this.prevRatio < BEEP_MIN_TONE_RATIO
+        ) {
+          this.runStartMs = startMs - Math.min(1, this.prevRatio) * this.prevMs;
+        }
+      }
+      this.runMs += durMs;
+      if (this.runMs >= BEEP_MIN_RUN_MS - 1e-6 && this.runMs - durMs < BEEP_MIN_RUN_MS - 1e-6) result = this.runStartMs;
+    } else {
+      this.runMs = 0;
+    }
+    this.prevHz = hz;
+    this.prevRatio = ratio;
+    this.prevResidual = residual;
+    this.prevMs = durMs;
+    return result;
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms);
+}

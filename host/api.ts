@@ -1,0 +1,158 @@
+import express, { type NextFunction, type Request, type Response, type Router } from "express";
+import { timingSafeEqual } from "node:crypto";
+import { z } from "zod";
+import { callView } from "./calls.ts";
+import type { Host } from "./host.ts";
+
+const digits = z.string().regex(/^[0-9A-D*#]{1,32}$/, { message: "digits are 0-9, A-D, * or #, at most 32" });
+const phone = z.string().regex(/^\+?[0-9*#]{2,20}$/, { message: "a phone number (E.164 like +16505550100) or an extension number" });
+
+export const schemas = {
+  placeCall: z.strictObject({
+    to: phone,
+    from: phone.optional(),
+    pipelineUrl: z.url({ protocol: /^wss?$/, error: "pipelineUrl must be a ws:// or wss:// URL" }).optional(),
+    customParameters: z.record(z.string().regex(/^[\w.-]{1,64}$/), z.string().max(512)).optional(),
+    amd: z
+      .strictObject({
+        mode: z.enum(["detect", "human-only", "leave-message"]),
+        maxDecisionMs: z.number().int().min(1000).max(30_000).optional(),
+      })
+      .optional(),
+  }),
+  dtmf: z.strictObject({ digits }),
+  transfer: z.strictObject({ target: phone, mode: z.enum(["blind", "warm"]).default("blind") }),
+  recording: z.strictObject({ action: z.enum(["start", "stop"]) }),
+};
+
+type Handler = (req: Request, res: Response) => Promise<void> | void;
+
+function bad(res: Response, err: z.ZodError): void {
+  res.status(400).json({ error: "bad_request", message: err.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "), fields: err.issues.map((i) => i.path.join(".")) });
+}
+
+/**
+ * The REST API (docs in /openapi.json): bearer API_TOKEN on every route; JSON everywhere; every
+ * body validated with a schema; 400 names the field, 404 for an unknown call, 409 when the call
+ * is in the wrong state for the request.
+ */
+export function apiRouter(host: Host, apiToken: string | undefined): Router {
+  const r = express.Router();
+  const auth = (req: Request, res: Response, next: NextFunction) => {
+    if (!apiToken) return void res.status(503).json({ error: "api_disabled", message: "set API_TOKEN to use the API" });
+    const header = req.header("authorization") ?? "";
+    if (!/^bearer /i.test(header)) return void res.status(401).setHeader("WWW-Authenticate", "Bearer").json({ error: "unauthorized", message: "Authorization: Bearer <API_TOKEN> is required" });
+    const given = Buffer.from(header.slice(7).trim());
+    const expected = Buffer.from(apiToken);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return void res.status(403).json({ error: "forbidden", message: "the bearer token is wrong" });
+    next();
+  };
+  r.use("/calls", auth, express.json({ limit: "32kb" }));
+
+  const guard =
+    (fn: Handler): Handler =>
+    async (req, res) => {
+      try {
+        await fn(req, res);
+      } catch (err) {
+        const e = err as Error & { status?: number };
+        res.status(e.status ?? 500).json({ error: e.status === 409 ? "conflict" : "error", message: e.message });
+      }
+    };
+  const call = (req: Request, res: Response) => {
+    const c = host.calls.get(String(req.params.id));
+    if (!c) res.status(404).json({ error: "not_found", message: `no call ${req.params.id}` });
+    return c;
+  };
+  const withBody =
+    <T extends z.ZodType>(schema: T, fn: (req: Request, res: Response, body: z.infer<T>) => Promise<void> | void): Handler =>
+    (req, res) => {
+      const parsed = schema.safeParse(req.body ?? {});
+      if (!parsed.success) return bad(res, parsed.error);
+      return fn(req, res, parsed.data);
+    };
+
+  r.get("/calls", (_req, res) => void res.json({ records: host.calls.list().map(callView) }));
+  r.get("/calls/:id", (req, res) => {
+    const c = call(req, res);
+    if (c) res.json(callView(c));
+  });
+  r.post(
+    "/calls",
+    guard(
+      withBody(schemas.placeCall, async (_req, res, body) => {
+        const c = await host.placeCall(body.to, body.from, { pipelineUrl: body.pipelineUrl, customParameters: body.customParameters, amd: body.amd });
+        res.status(201).json(callView(c));
+      }),
+    ),
+  );
+  const action = (path: string, fn: (id: string) => Promise<void>) =>
+    r.post(
+      `/calls/:id/${path}`,
+      guard(async (req, res) => {
+        const c = call(req, res);
+        if (!c) return;
+        await fn(c.id);
+        res.json(callView(c));
+      }),
+    );
+  action("hangup", (id) => host.hangup(id, "api-hangup"));
+  for (const verb of ["hold", "unhold", "mute", "unmute"] as const) action(verb, (id) => host.control(id, verb));
+  const bodyAction = <T extends z.ZodType>(path: string, schema: T, fn: (id: string, body: z.infer<T>) => Promise<void>) =>
+    r.post(
+      `/calls/:id/${path}`,
+      guard(
+        withBody(schema, async (req, res, body) => {
+          const c = call(req, res);
+          if (!c) return;
+          await fn(c.id, body);
+          res.json(callView(c));
+        }),
+      ),
+    );
+  bodyAction("dtmf", schemas.dtmf, (id, b) => host.sendDtmf(id, b.digits));
+  bodyAction("transfer", schemas.transfer, (id, b) => host.transfer(id, b.target, b.mode));
+  bodyAction("recording", schemas.recording, (id, b) => host.control(id, "recording", b.action));
+  return r;
+}
+
+/** The OpenAPI document, its bodies generated from the same schemas that validate requests. */
+export function openApi(): Record<string, unknown> {
+  const body = (s: z.ZodType) => ({ required: true, content: { "application/json": { schema: z.toJSONSchema(s, { io: "input" }) } } });
+  const callResponse = { description: "the call", content: { "application/json": { schema: { $ref: "#/components/schemas/Call" } } } };
+  const errors = { "400": { description: "invalid body; `fields` names what is wrong" }, "401": { description: "no bearer token" }, "403": { description: "wrong token" }, "404": { description: "unknown call" }, "409": { description: "the call is in the wrong state" } };
+  const post = (summary: string, b?: z.ZodType) => ({ post: { summary, ...(b && { requestBody: body(b) }), responses: { "200": callResponse, ...errors } } });
+  return {
+    openapi: "3.1.0",
+    info: { title: "rc-voice-host", version: "0.1.0", description: "Calls on a RingCentral line, handled by an AI pipeline." },
+    security: [{ bearer: [] }],
+    components: {
+      securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "API_TOKEN" } },
+      schemas: {
+        Call: {
+          type: "object",
+          properties: Object.fromEntries(
+            ["id", "direction", "from", "fromName", "to", "state", "telephonySessionId", "partyId", "codec", "createdAt", "answeredAt", "endedAt", "endReason", "amd"].map((k) => [k, { type: ["string", "null"] }]),
+          ),
+        },
+      },
+    },
+    paths: {
+      "/calls": {
+        get: { summary: "list calls (active and recent)", responses: { "200": { description: "{records: Call[]}" } } },
+        post: { summary: "place an outbound call", requestBody: body(schemas.placeCall), responses: { "201": callResponse, ...errors } },
+      },
+      "/calls/{id}": { get: { summary: "one call", responses: { "200": callResponse, "404": errors["404"] } } },
+      "/calls/{id}/hangup": post("hang up"),
+      "/calls/{id}/dtmf": post("send DTMF digits to the caller (RFC 4733)", schemas.dtmf),
+      "/calls/{id}/transfer": post("transfer: blind (REFER) or warm (hold, consult, then connect)", schemas.transfer),
+      "/calls/{id}/hold": post("hold"),
+      "/calls/{id}/unhold": post("resume"),
+      "/calls/{id}/mute": post("mute the agent's audio"),
+      "/calls/{id}/unmute": post("unmute"),
+      "/calls/{id}/recording": post("start or stop RingCentral's own call recording", schemas.recording),
+      "/health": { get: { security: [], summary: "the process is alive", responses: { "200": { description: "ok" } } } },
+      "/ready": { get: { security: [], summary: "Chrome is up and SIP is registered", responses: { "200": { description: "ready" }, "503": { description: "not ready" } } } },
+    },
+  };
+}
