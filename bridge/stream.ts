@@ -48,6 +48,8 @@ export class CallStream {
   private readonly playout: Playout;
   private readonly dtmf: DtmfDetector;
   private closed = false;
+  private hangingUp = false;
+  private overflows = 0;
   private info: StreamInfo | undefined;
   private readonly announcements: Array<{ mark: string; resolve(): void }> = [];
   readonly stats: StreamStats = { callerFrames: 0, agentSamples: 0, playedSamples: 0, marksPlayed: 0, underruns: 0, badMessages: 0, dtmfIn: "", reconnects: 0 };
@@ -68,7 +70,10 @@ export class CallStream {
       { sampleRate, leadMs: opts.playoutLeadMs, maxQueueMs: opts.maxQueueMs, sendPathMs: SEND_PATH_MS },
       {
         onMark: (name) => this.onMarkPlayed(name),
-        onOverflow: (dropped) => this.log.error({ droppedSamples: dropped, maxQueueMs: opts.maxQueueMs }, "pipeline floods playout: audio beyond the queue bound refused"),
+        onOverflow: (dropped) => {
+          // Once, then every hundredth time: a flooding pipeline must not flood the log too.
+          if (this.overflows++ % 100 === 0) this.log.error({ droppedSamples: dropped, times: this.overflows, maxQueueMs: opts.maxQueueMs }, "pipeline floods playout: audio beyond the queue bound refused");
+        },
       },
     );
     this.dtmf = new DtmfDetector(sampleRate, (digit) => {
@@ -142,9 +147,14 @@ export class CallStream {
         for (const name of this.playout.clear()) session.sendMarkPlayed(name);
       },
       onSendDtmf: (digits) => this.session === session && this.events.onSendDtmf(digits),
-      onHangup: () => this.session === session && this.events.onEnd("pipeline-hangup"),
+      onHangup: () => {
+        if (this.session !== session) return;
+        // The close that usually follows a hangup is not a drop: never reconnect after it.
+        this.hangingUp = true;
+        this.events.onEnd("pipeline-hangup");
+      },
       onClosed: (code, reason) => {
-        if (this.session !== session || this.closed) return;
+        if (this.session !== session || this.closed || this.hangingUp) return;
         this.log.warn({ code, reason }, "pipeline closed the stream mid-call");
         void this.onDropped();
       },
@@ -166,7 +176,10 @@ export class CallStream {
     // What the old stream queued is for a conversation that no longer exists.
     this.playout.clear();
     try {
-      await this.connect().open(this.info);
+      const session = this.connect();
+      await session.open(this.info);
+      // The call may have ended while we dialled: then this stream is already closed.
+      if (this.closed) return session.close("call ended");
       this.log.info({ attempt: this.stats.reconnects }, "pipeline reconnected: fresh start sent");
     } catch (err) {
       this.log.error({ err: (err as Error).message }, "pipeline reconnect failed");

@@ -102,7 +102,8 @@ async function main(): Promise<number> {
     const hostCall = host.calls.list()[0];
     const stream = hostCall?.streamStats;
     const toPipeline = stream?.callerFrames ?? 0;
-    const fromPipeline = Math.round(((stream?.agentSamples ?? 0) / (config.pipeline.audio.sampleRate / 50)));
+    const rate = config.pipeline.protocol === "l16" ? config.pipeline.l16SampleRate : config.pipeline.audio.sampleRate;
+    const fromPipeline = Math.round((stream?.agentSamples ?? 0) / (rate / 50));
     say("");
     say("demo summary");
     say(`  answered:                 ${call.answeredAtMs ? "yes" : "no"} (codec ${call.codec ?? "none"})`);

@@ -458,6 +458,9 @@ export class Host {
         telephonySessionId: call.telephonySessionId ?? "",
         partyId: call.partyId ?? "",
         callId: call.id,
+        // The names Pipecat's runner reads for the caller and callee.
+        from_number: call.from,
+        to_number: call.to,
         ...call.customParameters,
       },
     };

@@ -120,3 +120,35 @@ describe("REST API", () => {
     void hostCall;
   });
 });
+
+describe("warm transfer", () => {
+  it("holds the caller, calls the target, then joins them: both device calls end on the twin", async () => {
+    const pipeline = await startTestPipeline(() => speakTone(880));
+    const stack = await startStack({ PIPELINE_URL: pipeline.url, API_TOKEN });
+    try {
+      for (const n of ["16507777010", "16508880010"]) {
+        await fetch(`${stack.twin.controlUrl}/callees/${n}`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify({ play: "tone:440" }) });
+      }
+      const headers = { "content-type": "application/json", authorization: `Bearer ${API_TOKEN}` };
+      const call = await (await fetch(`${stack.httpUrl}/calls`, { method: "POST", headers, body: JSON.stringify({ to: "16507777010" }) })).json();
+      const stream = await until(() => pipeline.streams.find((s) => s.start?.customParameters.callId === call.id), "the stream");
+      const res = await fetch(`${stack.httpUrl}/calls/${call.id}/transfer`, { method: "POST", headers, body: JSON.stringify({ target: "16508880010", mode: "warm" }) });
+      expect(res.status).toBe(200);
+      expect(stream.stopped).toBe(true);
+      const records = (await (await fetch(`${stack.twin.controlUrl}/calls`)).json()).records as Array<{ id: string; to: string }>;
+      const original = records.find((c) => c.to === "16507777010")!;
+      const consult = records.find((c) => c.to === "16508880010")!;
+      await until(async () => (await stack.twinCall(original.id)).state === "ended" && (await stack.twinCall(consult.id)).state === "ended", "both calls to be released");
+      expect((await stack.twinCall(original.id)).endReason).toBe("transferred");
+      expect((await stack.twinCall(consult.id)).endReason).toBe("transferred");
+      // The caller was on hold (a re-INVITE) before the target was called.
+      const trace = (await (await fetch(`${stack.twin.controlUrl}/calls/${original.id}`)).json()).trace as Array<{ line: string }>;
+      expect(trace.filter((t) => t.line.startsWith("INVITE")).length).toBeGreaterThanOrEqual(3);
+      await until(async () => (await (await fetch(`${stack.httpUrl}/calls/${call.id}`, { headers })).json()).state === "ended", "the host's call to end");
+      expect(await (await fetch(`${stack.httpUrl}/calls/${call.id}`, { headers })).json()).toMatchObject({ endReason: "transferred-warm", transferTarget: "16508880010" });
+    } finally {
+      await stack.stop();
+      await pipeline.close();
+    }
+  });
+});

@@ -49,10 +49,14 @@ describe("loadConfig", () => {
         audio: { encoding: "mulaw", sampleRate: 8000 },
         l16SampleRate: 16000,
         connectTimeoutMs: 3000,
+        downAction: "message",
+        dropAction: "hangup",
+        playoutLeadMs: 40,
       },
       chrome: { headless: true },
       http: { host: "127.0.0.1", port: 8080 },
-      answer: { mode: "auto", maxConcurrentCalls: 8 },
+      answer: { mode: "auto", maxConcurrentCalls: 8, allow: [], deny: [], refusedAction: "ring" },
+      webhook: { subscriptionExpiresS: 86400 },
       logLevel: "info",
       sipInfoCachePath: ".cache/sip-info.json",
     });
@@ -85,7 +89,7 @@ describe("loadConfig", () => {
     expect(config.pipeline).toMatchObject({ protocol: "l16", audio: { encoding: "l16", sampleRate: 24000 }, l16SampleRate: 48000, connectTimeoutMs: 500 });
     expect(config.chrome).toEqual({ headless: false, executablePath: chrome });
     expect(config.http).toEqual({ host: "0.0.0.0", port: 0 });
-    expect(config.answer).toEqual({ mode: "webhook", maxConcurrentCalls: 2 });
+    expect(config.answer).toEqual({ mode: "webhook", maxConcurrentCalls: 2, allow: [], deny: [], refusedAction: "ring" });
     expect(config.recordingsDir).toBe(join(tmp, "recordings"));
     expect(config.logLevel).toBe("debug");
     expect(config.sipInfoCachePath).toBe("/var/cache/sip.json");
@@ -248,5 +252,32 @@ describe("createLogger", () => {
     const first = JSON.parse(lines[0]) as Record<string, unknown>;
     expect(first).toMatchObject({ level: "info", service: "rc-voice-host", msg: "registered", sipInfo: { username: "1650", password: "***" }, call: { auth: { jwt: "***" } } });
     expect(first.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  });
+});
+
+describe("answering rules and webhook settings", () => {
+  it("turns caller patterns into anchored matchers and keeps the webhook token secret", () => {
+    const config = loadConfig({
+      ...valid,
+      ANSWER_ALLOW: "+1650*, 101",
+      ANSWER_DENY: "+1650555*",
+      ANSWER_MAX_PER_MINUTE: "30",
+      ANSWER_REFUSED_ACTION: "decline",
+      WEBHOOK_PUBLIC_URL: "https://bot.example.com/",
+      WEBHOOK_VERIFICATION_TOKEN: "tok-0123456789abcdef",
+    });
+    expect(config.answer.allow.map((r) => r.test("+16505551212"))).toEqual([true, false]);
+    expect(config.answer.allow[1].test("101")).toBe(true);
+    expect(config.answer.allow[1].test("1011")).toBe(false);
+    expect(config.answer.deny[0].test("+16505551212")).toBe(true);
+    expect(config.answer).toMatchObject({ maxPerMinute: 30, refusedAction: "decline" });
+    expect(config.webhook).toEqual({ publicUrl: "https://bot.example.com", verificationToken: "tok-0123456789abcdef", subscriptionExpiresS: 86400 });
+    expect(JSON.stringify(describeConfig(config))).not.toContain("tok-0123456789abcdef");
+  });
+  it("names bad answering and webhook values", () => {
+    const problems = problemsOf({ ...valid, ANSWER_MAX_PER_MINUTE: "0", ANSWER_REFUSED_ACTION: "maybe", WEBHOOK_PUBLIC_URL: "ftp://x", WEBHOOK_VERIFICATION_TOKEN: "short", PIPELINE_DOWN_ACTION: "x", PLAYOUT_LEAD_MS: "5", API_TOKEN: "short" });
+    for (const name of ["ANSWER_MAX_PER_MINUTE", "ANSWER_REFUSED_ACTION", "WEBHOOK_PUBLIC_URL", "WEBHOOK_VERIFICATION_TOKEN", "PIPELINE_DOWN_ACTION", "PLAYOUT_LEAD_MS", "API_TOKEN"]) {
+      expect(problems.filter((p) => p.startsWith(name))).toHaveLength(1);
+    }
   });
 });

@@ -387,8 +387,15 @@ export class Switchboard {
     }
     conn.send(responseTo(req, 202, "Accepted"));
     call.transferTarget = target;
-    this.ctx.log.info({ call: call.id, target }, "twin: blind transfer");
-    // RingCentral connects the caller to the target and releases the device with a BYE.
+    // Warm transfer: Refer-To carries Replaces=<Call-ID of the consultation call>. RingCentral
+    // joins the caller and the target, and releases both of the device's calls.
+    const replaces = decodeURIComponent(header(req, "Refer-To") ?? "").match(/Replaces=([^;>]+)/)?.[1];
+    const consult = replaces ? this.byCallId.get(replaces) : undefined;
+    this.ctx.log.info({ call: call.id, target, warm: Boolean(consult) }, "twin: transfer");
+    if (consult && consult !== call) {
+      consult.transferTarget = target;
+      void this.hangupFromCaller(consult, "transferred");
+    }
     void this.hangupFromCaller(call, "transferred");
   }
 

@@ -22,12 +22,12 @@ export class L16Session implements PipelineSession {
   ) {}
 
   async open(info: StreamInfo): Promise<void> {
-    this.ws = await dialPipeline(this.opts);
-    this.ws.on("message", (data: Buffer, isBinary) => (isBinary ? this.onAudio(data) : this.onControl(data.toString())));
-    this.ws.on("close", (code, reason) => {
-      if (!this.closing) this.on.onClosed(code, reason.toString());
+    this.ws = await dialPipeline(this.opts, {
+      onMessage: (data, isBinary) => (isBinary ? this.onAudio(data) : this.onControl(data.toString())),
+      onClose: (code, reason) => {
+        if (!this.closing) this.on.onClosed(code, reason);
+      },
     });
-    this.ws.on("error", () => {});
     this.sendJson({
       event: "start",
       protocol: "l16",
@@ -85,6 +85,7 @@ export class L16Session implements PipelineSession {
     } catch {
       return this.on.onBadMessage("text message is not JSON");
     }
+    if (typeof msg !== "object" || msg === null) return this.on.onBadMessage("text message is not a JSON object");
     switch (msg.event) {
       case "mark":
         if (typeof msg.name !== "string") return this.on.onBadMessage("mark without a name");

@@ -36,12 +36,12 @@ export class TwilioSession implements PipelineSession {
 
   async open(info: StreamInfo): Promise<void> {
     this.info = info;
-    this.ws = await dialPipeline(this.opts);
-    this.ws.on("message", (data, isBinary) => this.onMessage(data.toString(), isBinary));
-    this.ws.on("close", (code, reason) => {
-      if (!this.closing) this.on.onClosed(code, reason.toString());
+    this.ws = await dialPipeline(this.opts, {
+      onMessage: (data, isBinary) => this.onMessage(data.toString(), isBinary),
+      onClose: (code, reason) => {
+        if (!this.closing) this.on.onClosed(code, reason);
+      },
     });
-    this.ws.on("error", () => {});
     this.send(`{"event":"connected","protocol":"Call","version":"1.0.0"}`);
     this.startedAtMs = performance.now();
     this.send(
@@ -108,6 +108,7 @@ export class TwilioSession implements PipelineSession {
     } catch {
       return this.on.onBadMessage("message is not JSON");
     }
+    if (typeof msg !== "object" || msg === null) return this.on.onBadMessage("message is not a JSON object");
     switch (msg.event) {
       case "media": {
         const payload = msg.media?.payload;
