@@ -15,6 +15,7 @@ import { launchChrome } from "./chrome.ts";
 import type { Config } from "./config.ts";
 import { RingCentral, describeRcError, type Provisioned } from "./ringcentral.ts";
 import { AnswerRules } from "./answer-rules.ts";
+import { Metrics } from "./metrics.ts";
 import { SubscriptionKeeper } from "./subscription.ts";
 import { WebhookReceiver, type TelephonyEvent } from "./webhooks.ts";
 
@@ -54,6 +55,7 @@ export class Host {
   private readonly apology: Int16Array;
   private readonly rules: AnswerRules;
   readonly webhooks: WebhookReceiver;
+  readonly metrics = new Metrics();
   private subscription: SubscriptionKeeper | undefined;
 
   constructor(
@@ -150,6 +152,8 @@ export class Host {
     if (this.stopping || this.recovering || this.reloading) return;
     this.recovering = true;
     this.registered = false;
+    this.metrics.registered.set(0);
+    this.metrics.pageRecoveries.inc();
     this.log.error({ why, calls: this.calls.active().length }, "page: lost; ending its calls and relaunching Chrome");
     for (const call of this.calls.active()) this.finish(call, "page-lost");
     void (async () => {
@@ -200,6 +204,7 @@ export class Host {
       await attempt(this.provisioned);
     }
     this.registered = true;
+    this.metrics.registered.set(1);
     this.log.info({ cachedSipInfo: this.provisioned!.cached }, "sip: registered");
   }
 
@@ -237,6 +242,8 @@ export class Host {
         call.telephonySessionId ??= e.telephonySessionId;
         call.partyId ??= e.partyId;
         this.log.info({ call: call.id, codec: e.codec, telephonySessionId: call.telephonySessionId }, "call: answered");
+        this.metrics.callsAnswered.inc({ direction: call.direction });
+        this.metrics.callsActive.set(this.calls.active().length);
         void this.startRecording(call);
         return;
       }
@@ -245,6 +252,7 @@ export class Host {
         if (!call) return;
         call.mediaConnectedAtMs = Date.now();
         call.stream?.mediaConnected();
+        if (call.answeredAtMs) this.metrics.mediaConnectMs.observe(call.mediaConnectedAtMs - call.answeredAtMs);
         this.log.info({ call: call.id, afterAnswerMs: call.answeredAtMs ? call.mediaConnectedAtMs - call.answeredAtMs : null }, "call: media connected");
         return;
       }
@@ -297,6 +305,7 @@ export class Host {
 
   /** A telephony/sessions event (deduplicated by the receiver). */
   onTelephonyEvent(event: TelephonyEvent): void {
+    this.metrics.webhookEvents.inc();
     const ext = this.rc.extension?.extensionId;
     for (const p of event.parties) {
       const ours = p.extensionId === ext || p.to?.extensionId === ext;
@@ -370,6 +379,7 @@ export class Host {
   /** PIPELINE_DOWN_ACTION: apologise and hang up, or leave the call ringing for someone else. */
   private async onPipelineDown(call: Call, why: string): Promise<void> {
     const action = this.config.pipeline.downAction;
+    this.metrics.pipelineFailures.inc({ kind: "unreachable" });
     this.log.error({ call: call.id, err: why, action }, "pipeline: unreachable as the call arrives");
     if (action === "ring") {
       call.stream?.close("pipeline-unreachable");
@@ -529,6 +539,12 @@ export class Host {
       void saved.finally(() => this.pendingWrites.delete(saved));
     }
     if (this.calls.end(call, why)) {
+      this.metrics.callsEnded.inc({ direction: call.direction, reason: why.replace(/:.*$/, "") });
+      this.metrics.callsActive.set(this.calls.active().length);
+      if (call.streamStats) {
+        this.metrics.underruns.inc(call.streamStats.underruns);
+        this.metrics.pipelineBadMessages.inc(call.streamStats.badMessages);
+      }
       this.log.info({ call: call.id, reason: why, durationMs: call.answeredAtMs ? Date.now() - call.answeredAtMs : 0, stream: call.streamStats }, "call: ended");
     }
   }

@@ -12,6 +12,9 @@ export function createHttpApp(host: Host, opts: { apiToken?: string } = {}): Exp
   app.use(twilioRestRouter(host, opts.apiToken));
   app.use(host.webhooks.router());
   app.get("/openapi.json", (_req, res) => void res.json(openApi()));
+  app.get("/metrics", async (_req, res) => {
+    res.type(host.metrics.registry.contentType).send(await host.metrics.registry.metrics());
+  });
   app.use(apiRouter(host, opts.apiToken));
   app.get("/health", (_req, res) => {
     res.json({ status: "ok" });

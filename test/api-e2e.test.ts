@@ -37,6 +37,8 @@ describe("REST API", () => {
     expect((await api("/calls")).status).toBe(200);
     expect((await fetch(`${stack.httpUrl}/health`)).status).toBe(200);
     expect(await (await fetch(`${stack.httpUrl}/ready`)).json()).toMatchObject({ ready: true, registered: true });
+    const metrics = await (await fetch(`${stack.httpUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^rcvh_sip_registered 1$/m);
     const doc = await (await fetch(`${stack.httpUrl}/openapi.json`)).json();
     expect(doc.openapi).toBe("3.1.0");
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/calls", "/calls/{id}/transfer", "/calls/{id}/dtmf"]));
