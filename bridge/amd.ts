@@ -1,53 +1,57 @@
 /**
  * Answering-machine detection (AMD) on the callee's audio of an OUTBOUND call.
  *
- * RingCentral answers 200 OK as soon as anything picks up, so SIP cannot tell a person from a
- * voicemail box: the decision has to come from what the callee side sounds like in the first
- * seconds. This is the classic energy/timing detector of Asterisk's app_amd (and of FreeSWITCH's
- * mod_amd port of it), with the timing thresholds reconciled with Twilio's AMD tuning parameters,
- * plus a voicemail-beep detector for leaving a message.
+ * RingCentral answers 200 OK at once on outbound calls, so SIP says nothing about who (or what)
+ * picked up: the decision has to come from what the callee side sounds like in the first seconds.
+ * This is the classic energy/timing detector of Asterisk's app_amd (and of FreeSWITCH's mod_amd
+ * port of it), its timing thresholds reconciled with Twilio's AMD tuning parameters, plus a
+ * voicemail-beep detector for leaving a message.
  *
- * Feed it 20 ms frames of PCM16 mono in real time. Per frame it does O(frame) arithmetic (three
- * passes over the samples) and allocates nothing; all state is a handful of numbers and one
- * 8-slot Float64Array created in the constructor. Other frame lengths work too: every duration
- * is measured in samples, not in frames.
+ * Feed it 20 ms frames of PCM16 mono in real time, starting when the callee's audio starts (any
+ * in-band ringback before that would count as voice, and a single-tone ringback such as 425 Hz as
+ * a beep). Per frame it does O(frame) arithmetic — two to four passes over the samples, eight on
+ * the rare frames that look like a pure tone — and allocates nothing: the state is a handful of
+ * numbers and one 8-slot Float64Array made in the constructor (the decision object is made once).
+ * Other frame lengths work too: durations are counted in samples, not frames.
  *
- * Pipeline per frame:
+ * Per frame:
  *  1. Voice activity: frame power against an adaptive noise floor (minimum statistics) and an
  *     absolute floor.
- *  2. Asterisk-style words: a run of voice ≥ 100 ms is a word; ≥ 60 ms of silence ends it.
- *     The first word starts the greeting.
- *  3. Rules, first match wins (AmdDecision.reason in brackets):
- *       - no word for 2500 ms after the answer                → unknown ("initial-silence")
- *       - greeting with ≤ 1500 ms of voice, then 800 ms silence → human  ("short-greeting")
- *       - greeting (< 2500 ms span) then 1200 ms of silence     → human  ("speech-end")
- *       - greeting spanning ≥ 2500 ms with ≥ 1500 ms of voice   → machine ("long-greeting")
- *       - 6 words                                              → machine ("max-words")
- *       - one uninterrupted utterance ≥ 5000 ms                 → machine ("max-word-length")
- *       - a voicemail beep (see below) before anything else     → machine ("beep")
- *       - nothing decided by maxDecisionMs (default 4000)      → unknown ("timeout")
- *  4. With waitForBeep, after a "machine" decision the beep detector keeps running until it finds
- *     the beep (onBeep(atMs), atMs = the beep's start in audio time) or maxBeepWaitMs (default
- *     20000, counted from the machine decision) pass — then it gives up silently: onBeep is never
- *     called, so the caller should start its own timer too (or simply speak after the greeting
- *     goes quiet). A beep heard during the analysis itself decides "machine" (reason "beep") and,
- *     with waitForBeep, is reported through onBeep right after onDecision.
+ *  2. Asterisk's words: a run of voice ≥ 100 ms is a word; ≥ 50 ms of silence (three 20 ms frames)
+ *     ends it. The first word starts the greeting.
+ *  3. Rules (AmdDecision.reason in quotes):
+ *       - a voicemail beep (see 4), at any time                   → machine ("beep")
+ *       - no word for 2500 ms after the answer                    → unknown ("initial-silence")
+ *       - greeting with ≤ 1500 ms of voice, then 800 ms of silence → human ("short-greeting")
+ *       - any greeting not yet judged a machine, then 1200 ms of silence → human ("speech-end")
+ *       - greeting spanning ≥ 2500 ms with ≥ 1500 ms of voice      → machine ("long-greeting")
+ *       - 6 words                                                 → machine ("max-words")
+ *       - one utterance without a 50 ms gap for ≥ 5000 ms          → machine ("max-word-length")
+ *       - nothing decided after maxDecisionMs (default 4000)      → unknown ("timeout")
+ *     A decision is made exactly once.
+ *  4. Beep: a loud, pure (≥ 90% of the frame's energy at one frequency, no harmonic partners),
+ *     stationary (±1% in frequency) tone in 380–2100 Hz for ≥ 120 ms of whole frames. With
+ *     waitForBeep, after a "machine" decision the search goes on until the beep is found —
+ *     onBeep(atMs), atMs = the beep's START in audio time, called ~140 ms into the tone — or until
+ *     maxBeepWaitMs (default 20000) have passed since the machine decision: then it gives up
+ *     silently, onBeep is never called, so the caller needs its own fallback (e.g. speak after
+ *     the greeting has been quiet for a while). A beep during the analysis decides "machine"
+ *     (reason "beep") and, with waitForBeep, is reported through onBeep right after onDecision.
+ *     There is no beep search after "human" or "unknown", nor without waitForBeep.
  *
- * Decisions are made exactly once; afterwards push() only feeds the beep search (if any) and is
- * otherwise a no-op.
- *
- * Sources for the timing thresholds:
+ * Sources:
  *  - Asterisk app_amd.c / amd.conf.sample defaults: initial_silence 2500, greeting 1500,
  *    after_greeting_silence 800, total_analysis_time 5000, min_word_length 100,
  *    between_words_silence 50, maximum_number_of_words 3, maximum_word_length 5000,
- *    silence_threshold 256 (mean |sample| on 0..32767). AMDSTATUS NOTSURE on TOOLONG.
- *  - Twilio AMD tuning parameters: MachineDetectionSpeechThreshold 2400 ms (speech longer than
- *    this is a machine), MachineDetectionSpeechEndThreshold 1200 ms (silence that ends speech),
- *    MachineDetectionSilenceTimeout 5000 ms (initial silence → AnsweredBy "unknown").
- *  - SignalWire's machine detector: MachineWordsThreshold 6, MachineVoiceThreshold 1.25 s.
- *  - Beep band: FreeSWITCH mod_avmd looks for single-frequency beeps in 440–2000 Hz (mod_vmd,
- *    its predecessor, 600–1100 Hz); both estimate the instantaneous frequency with DESA-2, a
- *    close relative of the 2nd-order linear predictor used here.
+ *    silence_threshold 256 (mean |sample| on 0..32767); TOOLONG → AMDSTATUS NOTSURE.
+ *  - Twilio AMD tuning parameters: MachineDetectionSpeechThreshold 2400 ms (speech activity
+ *    shorter → human, longer → machine), MachineDetectionSpeechEndThreshold 1200 ms (silence that
+ *    ends speech activity), MachineDetectionSilenceTimeout 5000 ms (initial silence → AnsweredBy
+ *    "unknown"), MachineDetectionTimeout 30 s.
+ *  - SignalWire's machine detector: MachineWordsThreshold 6.
+ *  - Beep band: FreeSWITCH mod_avmd detects single-frequency beeps in 440–2000 Hz (mod_vmd, its
+ *    predecessor, 600–1100 Hz); both track the instantaneous frequency (DESA-2) like the
+ *    autocorrelation estimate here.
  */
 
 export type AmdResult = "human" | "machine" | "unknown";
@@ -119,17 +123,18 @@ const GREETING_MAX_VOICE_MS = 1500;
 const AFTER_GREETING_SILENCE_MS = 800;
 /** Twilio MachineDetectionSpeechEndThreshold: silence that ends any (not too long) greeting → human. */
 const SPEECH_END_SILENCE_MS = 1200;
-/** Twilio MachineDetectionSpeechThreshold (2400) rounded to the brief's ~2.5 s: a greeting that keeps
- *  going (no pause ≥ 800 ms) this long is a recorded message. Together with ≥ GREETING_MAX_VOICE_MS
- *  of actual voice, so three hesitant "hello?"s with pauses are not a machine. */
+/** Twilio MachineDetectionSpeechThreshold (2400) rounded up to 2.5 s: a greeting that keeps going
+ *  (no pause long enough to end it) this long is a recorded message. Only with ≥ GREETING_MAX_VOICE_MS
+ *  of actual voice in it, so a few hesitant "hello?"s with pauses in between are not a machine. */
 const LONG_GREETING_MS = 2500;
 /** Asterisk min_word_length. */
 const MIN_WORD_MS = 100;
 /** Asterisk between_words_silence is 50 ms; with 20 ms frames that means three silent frames. */
 const BETWEEN_WORDS_SILENCE_MS = 50;
-/** SignalWire MachineWordsThreshold. Asterisk's default of 3 calls "Hello, who is this?" a machine:
- *  energy "words" are closer to syllable groups (~2.5 per second of fluent speech), so 6 lands at
- *  ~2.4 s of fluent speech, consistent with the long-greeting rule. */
+/** SignalWire MachineWordsThreshold. Asterisk's default of 3 is too eager: energy "words" are runs of
+ *  voice between ≥ 50 ms gaps, and a chatty "Hello? Yes? Who is this?" already makes 3–4. Six
+ *  catches staccato prompts ("please · enter · your · mailbox · number") that never add up to the
+ *  1.5 s of voice the long-greeting rule wants. */
 const MAX_WORDS = 6;
 /** Asterisk maximum_word_length: one utterance without a 50 ms gap this long is not conversation. */
 const MAX_WORD_MS = 5000;
@@ -139,7 +144,7 @@ const DEFAULT_MAX_BEEP_WAIT_MS = 20000;
 
 // ---- Beep ---------------------------------------------------------------------------------------
 
-/** mod_avmd's 440–2000 Hz, widened by ~5% on each side (425–440 Hz and 2.05 kHz beeps exist). */
+/** mod_avmd's 440–2000 Hz, widened ~5% on each side so beeps at the band's edges are not lost. */
 const BEEP_MIN_HZ = 380;
 const BEEP_MAX_HZ = 2100;
 /** A voicemail beep is loud: well above -40 dBFS on any line that carried the greeting. */
@@ -155,8 +160,8 @@ const BEEP_MIN_TONE_RATIO = 0.9;
  * Harmonic partners. A high voice (F0 ≈ 250 Hz) on a telephone channel is the one speech sound
  * that can pass the ratio test: the 300 Hz high-pass removes the fundamental and the 2nd harmonic
  * sits on F1, holding up to ~95% of a frame's energy. If the peak at f is the n-th harmonic of a
- * voice (n = 2, 3), its neighbours sit at f·(n±1)/n and still hold a few percent (measured 2–6%);
- * a beep has nothing there but noise (< 0.6% at 10 dB SNR). Measured with a Hann window so the
+ * voice (n = 2, 3), its neighbours sit at f·(n±1)/n and still hold a few percent (2–6% on the
+ * synthetic vowels of the tests); a beep has nothing there but noise (< 0.6% at 10 dB SNR). Measured with a Hann window so the
  * tone's own leakage does not count.
  */
 const BEEP_MAX_PARTNER = 0.01;
@@ -176,12 +181,15 @@ const BEEP_MIN_RUN_MS = 120;
 
 const dbToPower = (db: number) => 10 ** (db / 10);
 const FULL_SCALE_SQ = 32768 * 32768;
+const MIN_VOICE_POWER = dbToPower(MIN_VOICE_DBFS);
+const VOICE_MARGIN = dbToPower(VOICE_MARGIN_DB);
+const DIGITAL_SILENCE_POWER = dbToPower(DIGITAL_SILENCE_DBFS);
+const BEEP_MIN_POWER = dbToPower(BEEP_MIN_DBFS);
+/** Frames down to 10 dB under the beep floor are analysed too, so a beep's partial first frame gets an estimate. */
+const BEEP_ANALYSIS_POWER = dbToPower(BEEP_MIN_DBFS - 10);
 
-const enum Phase {
-  Analysing,
-  WaitingForBeep,
-  Done,
-}
+/** analysing → (machine with waitForBeep) beep → done; or analysing → done. */
+type Phase = "analysing" | "beep" | "done";
 
 export class AnsweringMachineDetector {
   private readonly sampleRate: number;
@@ -191,7 +199,7 @@ export class AnsweringMachineDetector {
   private readonly onDecision: (d: AmdDecision) => void;
   private readonly onBeep: ((atMs: number) => void) | undefined;
 
-  private phase = Phase.Analysing;
+  private phase: Phase = "analysing";
   /** Samples pushed so far: the audio clock. */
   private samples = 0;
 
@@ -247,7 +255,7 @@ export class AnsweringMachineDetector {
   /** Feed one frame (20 ms recommended) of the callee's audio, PCM16 mono at opts.sampleRate. */
   push(frame: Int16Array): void {
     const n = frame.length;
-    if (n === 0 || this.phase === Phase.Done) return;
+    if (n === 0 || this.phase === "done") return;
     const startMs = (this.samples * 1000) / this.sampleRate;
     this.samples += n;
     const endMs = (this.samples * 1000) / this.sampleRate;
@@ -267,12 +275,12 @@ export class AnsweringMachineDetector {
 
     const beep = this.tone(frame, mean, energy, power, startMs, durMs);
 
-    if (this.phase === Phase.WaitingForBeep) {
+    if (this.phase === "beep") {
       if (beep >= 0) {
-        this.phase = Phase.Done;
+        this.phase = "done";
         this.onBeep?.(round(beep));
       } else if (endMs >= this.beepDeadlineMs) {
-        this.phase = Phase.Done; // gave up: onBeep is never called
+        this.phase = "done"; // gave up: onBeep is never called
       }
       return;
     }
@@ -284,7 +292,7 @@ export class AnsweringMachineDetector {
   // ---- Voice activity ----------------------------------------------------------------------------
 
   private voiceActivity(power: number, durMs: number): boolean {
-    if (power > dbToPower(DIGITAL_SILENCE_DBFS) && power < this.subMin) this.subMin = power;
+    if (power > DIGITAL_SILENCE_POWER && power < this.subMin) this.subMin = power;
     let floor = this.subMin;
     for (let i = 0; i < FLOOR_SUBWINDOWS; i++) if (this.subMins[i] < floor) floor = this.subMins[i];
     this.subMs += durMs;
@@ -294,7 +302,7 @@ export class AnsweringMachineDetector {
       this.subMin = Infinity;
       this.subMs = 0;
     }
-    const threshold = Math.max(dbToPower(MIN_VOICE_DBFS), floor === Infinity ? 0 : floor * dbToPower(VOICE_MARGIN_DB));
+    const threshold = Math.max(MIN_VOICE_POWER, floor === Infinity ? 0 : floor * VOICE_MARGIN);
     return power > threshold;
   }
 
@@ -361,14 +369,14 @@ export class AnsweringMachineDetector {
       d.initialSilenceMs = round(atMs);
     }
     if (result === "machine" && this.waitForBeep) {
-      this.phase = Phase.WaitingForBeep;
+      this.phase = "beep";
       this.beepDeadlineMs = atMs + this.maxBeepWaitMs;
     } else {
-      this.phase = Phase.Done;
+      this.phase = "done";
     }
     this.onDecision(d);
-    if (beepAtMs >= 0 && this.phase === Phase.WaitingForBeep) {
-      this.phase = Phase.Done;
+    if (beepAtMs >= 0 && this.phase === "beep") {
+      this.phase = "done";
       this.onBeep?.(round(beepAtMs));
     }
   }
@@ -392,8 +400,7 @@ export class AnsweringMachineDetector {
     let hz = 0;
     let ratio = 0;
     let tonal = false;
-    // Analysed 10 dB below the beep floor too, so a beep's partial first frame gets an estimate.
-    if (power >= dbToPower(BEEP_MIN_DBFS - 10) && n >= 4 * k + 16) {
+    if (power >= BEEP_ANALYSIS_POWER && n >= 4 * k + 16) {
       // Pass 2: autocorrelation at lags k and 2k.
       let r1 = 0;
       let r2 = 0;
@@ -423,7 +430,7 @@ export class AnsweringMachineDetector {
         // Pass 4: peak-to-total.
         this.goertzel(frame, 0, n, mean, w);
         ratio = (2 * (this.re * this.re + this.im * this.im)) / (n * energy);
-        tonal = power >= dbToPower(BEEP_MIN_DBFS) && hz >= BEEP_MIN_HZ && hz <= BEEP_MAX_HZ && ratio >= BEEP_MIN_TONE_RATIO;
+        tonal = power >= BEEP_MIN_POWER && hz >= BEEP_MIN_HZ && hz <= BEEP_MAX_HZ && ratio >= BEEP_MIN_TONE_RATIO;
         // Passes 5–8, tonal frames only: harmonic partners.
         for (let p = 0; tonal && p < PARTNERS.length; p++) {
           if (this.partner(frame, mean, energy, w * PARTNERS[p]) > BEEP_MAX_PARTNER) tonal = false;

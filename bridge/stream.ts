@@ -86,12 +86,16 @@ export class CallStream {
       if (this.closed) return;
       this.stats.callerFrames++;
       this.dtmf.push(pcm);
+      this.tap?.(pcm);
       this.session?.sendCallerAudio(pcm);
       const before = this.playout.playedSamples;
       this.playout.onCallerFrame(header);
       if (this.recorder) this.recordFrame(pcm, before, this.playout.playedSamples);
     });
   }
+
+  /** Sees the caller's frames before any pipeline does (answering-machine detection). */
+  tap: ((pcm: Int16Array) => void) | undefined;
 
   private readonly agentFrame: Int16Array;
   private recorder: CallRecorder | undefined;

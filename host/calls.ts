@@ -79,6 +79,11 @@ export class CallRegistry {
     return this.freeSlots.pop();
   }
 
+  /** A slot taken for a call that never started. */
+  returnSlot(slot: number): void {
+    this.freeSlots.push(slot);
+  }
+
   /** The call keeps ringing but no longer holds an audio path. */
   releaseSlot(call: Call): void {
     if (call.slot === undefined) return;

@@ -8,6 +8,7 @@ import { profileSampleRate, profileWantsPcmu, type PipelineProfile } from "../br
 import { loadApology } from "./announcement.ts";
 import { CallStream } from "../bridge/stream.ts";
 import { CallRecorder } from "../bridge/call-recorder.ts";
+import { AnsweringMachineDetector } from "../bridge/amd.ts";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { CallRegistry, type Call } from "./calls.ts";
@@ -479,14 +480,16 @@ export class Host {
   /** Places a call from this host's extension; the pipeline is dialled once the callee answers. */
   async placeCall(to: string, from?: string, opts: PlaceCallOptions = {}): Promise<Call> {
     const slot = this.calls.takeSlot();
-    if (slot === undefined) throw new Error(`at MAX_CONCURRENT_CALLS (${this.calls.slots})`);
-    let call: Call | undefined;
+    if (slot === undefined) throw Object.assign(new Error(`at MAX_CONCURRENT_CALLS (${this.calls.slots})`), { status: 409 });
     const outgoing = this.waitFor("outgoing");
     const result = this.link!.request({ type: "call", to, from, slot }, 60_000);
-    const e = await Promise.race([outgoing, result.then(() => undefined)]);
-    if (!e) throw new Error("the page did not start the call");
-    call = this.calls.add({ sipCallId: e.callId, direction: "outbound", from: from ?? this.rc.extension?.extensionNumber ?? "", to, slot, pipelineUrl: opts.pipelineUrl, customParameters: opts.customParameters });
-    this.log.info({ call: call.id, to }, "call: dialling");
+    const e = await Promise.race([outgoing, result.then(() => undefined)]).catch((err: Error) => err);
+    if (!e || e instanceof Error) {
+      this.calls.returnSlot(slot);
+      throw new Error(`the page did not start the call${e instanceof Error ? `: ${e.message}` : ""}`);
+    }
+    const call = this.calls.add({ sipCallId: e.callId, direction: "outbound", from: from ?? this.rc.extension?.extensionNumber ?? "", to, slot, pipelineUrl: opts.pipelineUrl, customParameters: opts.customParameters });
+    this.log.info({ call: call.id, to, amd: opts.amd?.mode }, "call: dialling");
     const stream = this.newStream(call, slot);
     call.stream = stream;
     const answered = this.waitFor("answered");
@@ -495,20 +498,65 @@ export class Host {
       // The page reports `answered` (with codec and RingCentral ids) just after the call resolves.
       if (call.state !== "answered") await withTimeout(answered, 5000, "the page did not report the answer");
     } catch (err) {
-      stream.close("failed");
       this.finish(call, "failed");
       throw err;
     }
-    try {
-      await stream.open(this.streamInfo(call));
-    } catch (err) {
+    // The pipeline joins once the callee is known to be a person (or a machine's beep has sounded).
+    void this.connectOutbound(call, stream, opts.amd).catch((err) => {
       this.log.error({ call: call.id, err: (err as Error).message }, "pipeline: unreachable, hanging up");
-      await this.hangup(call.id, "pipeline-unreachable");
-      throw err;
-    }
-    if (call.mediaConnectedAtMs) stream.mediaConnected();
+      void this.hangup(call.id, "pipeline-unreachable");
+    });
     return call;
   }
+
+  /**
+   * RingCentral answers an outbound call at once, so SIP cannot tell a person from voicemail:
+   * with `amd`, the callee's first seconds of audio decide (bridge/amd.ts) before the pipeline
+   * is dialled, and the result goes to the pipeline in customParameters.amd.
+   */
+  private async connectOutbound(call: Call, stream: CallStream, amd: PlaceCallOptions["amd"]): Promise<void> {
+    if (amd) {
+      const rate = profileSampleRate(this.profile);
+      const verdict = await new Promise<{ result: "human" | "machine" | "unknown"; reason: string; atMs: number; beepAtMs?: number }>((resolve) => {
+        let decided: { result: "human" | "machine" | "unknown"; reason: string; atMs: number } | undefined;
+        const detector = new AnsweringMachineDetector(
+          { sampleRate: rate, maxDecisionMs: amd.maxDecisionMs, waitForBeep: amd.mode === "leave-message" },
+          (d) => {
+            decided = { result: d.result, reason: d.reason, atMs: d.atMs };
+            call.amd = decided;
+            this.log.info({ call: call.id, ...decided }, "amd: decided");
+            if (d.result !== "machine" || amd.mode !== "leave-message") {
+              stream.tap = undefined;
+              resolve(decided);
+            }
+          },
+          (atMs) => {
+            stream.tap = undefined;
+            this.log.info({ call: call.id, atMs }, "amd: beep heard, leaving the message");
+            resolve({ ...decided!, beepAtMs: atMs });
+          },
+        );
+        stream.tap = (pcm) => detector.push(pcm);
+        // No beep within the detector's wait: leave the message anyway rather than hang forever.
+        const guard = setTimeout(() => {
+          if (!stream.tap) return;
+          stream.tap = undefined;
+          resolve(decided ?? { result: "unknown", reason: "no audio", atMs: 0 });
+        }, (amd.maxDecisionMs ?? 4000) + 21_000);
+        guard.unref();
+      });
+      if (call.state === "ended") return;
+      if (verdict.result === "machine" && amd.mode === "human-only") {
+        await this.hangup(call.id, "amd-machine");
+        return;
+      }
+      call.customParameters = { ...call.customParameters, amd: verdict.result, ...(verdict.beepAtMs !== undefined && { amdBeep: "true" }) };
+    }
+    if (call.state === "ended") return;
+    await stream.open(this.streamInfo(call));
+    if (call.mediaConnectedAtMs) stream.mediaConnected();
+  }
+
 
   async hangup(callId: string, reason = "host-hangup"): Promise<void> {
     const call = this.calls.get(callId);

@@ -3,6 +3,12 @@ import { existsSync, readFileSync } from "node:fs";
 import wavefile from "wavefile";
 import { AnsweringMachineDetector, type AmdDecision, type AmdOptions } from "../bridge/amd.ts";
 
+// Answering-machine detector on generated audio: "hello?" greetings (synthetic glottal-pulse voice
+// through formant filters, and the example recording cut to 0.5 s when it is checked out), voicemail
+// greetings (3.5–5.5 s of syllable-rate synthetic speech with short pauses, and the whole recording)
+// with beeps, silence, line noise, music-like beds and sustained vowels. Pure computation: no I/O
+// except the optional WAV.
+
 // ---- Signal generation (deterministic: seeded PRNG) ---------------------------------------------
 
 type Sig = Float32Array; // samples in [-1, 1]
@@ -26,18 +32,11 @@ function gaussian(r: () => number): number {
 const len = (rate: number, ms: number) => Math.round((rate * ms) / 1000);
 const dbToAmp = (db: number) => 10 ** (db / 20);
 
-function rmsDb(x: Sig): number {
-  let s = 0;
-  for (const v of x) s += v * v;
-  return 10 * Math.log10(s / Math.max(1, x.length) + 1e-20);
-}
-
-/** Scales x so that its RMS over the samples above -60 dB of its peak (the "active" part) is `db` dBFS. */
+/** Scales x so that its active level (mean power of the blocks within 30 dB of the loudest, ≈ ITU-T P.56) is `db` dBFS. */
 function normalise(x: Sig, db: number): Sig {
   let peak = 0;
   for (const v of x) peak = Math.max(peak, Math.abs(v));
   if (peak === 0) return x;
-  // Active level over 20 ms blocks within 30 dB of the loudest block (≈ ITU-T P.56 active level).
   const block = Math.max(1, Math.floor(x.length / Math.max(1, Math.floor(x.length / 160))));
   const powers: number[] = [];
   for (let i = 0; i < x.length; i += block) {
@@ -366,6 +365,32 @@ describe("answering-machine detector: human, machine, silence, noise", () => {
       });
     }
 
+    it(`${rate} Hz: "hello?" over street-level background noise (-40 dBFS, 20 dB SNR) → human`, () => {
+      const h = hello(rate);
+      const x = mix(concat(silence(rate, 500), h, silence(rate, 3000)), noise(rate, 500 + ms(rate, h) + 3000, -40, 12));
+      const d = only(run(x, rate));
+      expect(d.result).toBe("human");
+      expect(d.atMs - (500 + ms(rate, h))).toBeLessThanOrEqual(2000);
+    });
+
+    it(`${rate} Hz: a longer personal greeting (2 s: "hello, this is Mary speaking") then waiting → human (Twilio's speech-end rule)`, () => {
+      for (const seed of [1, 2]) {
+        const g = speech(rate, 2000, seed);
+        const d = only(run(concat(noise(rate, 300, -60, 1), g, noise(rate, 3000, -60, 2)), rate));
+        expect(d.result).toBe("human");
+        expect(d.atMs - (300 + ms(rate, g))).toBeLessThanOrEqual(1300);
+      }
+    });
+
+    it(`${rate} Hz: a staccato prompt ("please - enter - your - mailbox - number - now") → machine (max-words)`, () => {
+      const parts: Sig[] = [noise(rate, 300, -60, 1)];
+      const vowels = ["i", "e", "o", "a", "u", "ae"] as const;
+      for (let i = 0; i < 8; i++) parts.push(normalise(envelope(voiced(rate, 180, { f0: 120, f0End: 105, vowel: vowels[i % 6], seed: i })), -20), noise(rate, 150, -60, 20 + i));
+      const d = only(run(concat(...parts, noise(rate, 2000, -60, 3)), rate));
+      expect(d).toMatchObject({ result: "machine", reason: "max-words" });
+      expect(d.atMs).toBeLessThan(300 + 6 * 330);
+    });
+
     it(`${rate} Hz: "hello?" ... "hello?" with a 600 ms pause (one greeting) → human`, () => {
       const h = hello(rate);
       const x = concat(noise(rate, 400, -60, 1), h, noise(rate, 600, -60, 2), hello(rate, 21), noise(rate, 3000, -60, 3));
@@ -386,7 +411,7 @@ describe("answering-machine detector: human, machine, silence, noise", () => {
     });
 
     for (const [name, greeting] of machineGreetings(rate)) {
-      it(`${rate} Hz: ${name} recorded greeting, 1 kHz beep → machine within maxDecisionMs, beep ±60 ms`, () => {
+      it(`${rate} Hz: ${name} voicemail greeting, 1 kHz beep → machine within maxDecisionMs, beep ±60 ms`, () => {
         const lead = 500;
         const gap = 400;
         const x = concat(noise(rate, lead, -60, 1), greeting, noise(rate, gap, -60, 2), tone(rate, 300, 1000), noise(rate, 2000, -60, 3));
@@ -579,14 +604,14 @@ describe("answering-machine detector: contract", () => {
     expect(decisions[0].reason).toBe("initial-silence");
   });
 
-  it("keeps up with real time by a wide margin (48 kHz, beep search running for 60 s)", () => {
+  it("keeps up with real time by a wide margin (48 kHz, beep search running, 30 s)", () => {
     const rate = 48000;
-    const pcm = toPcm(concat(speech(rate, 3500, 16), music(rate, 56_500, -18)));
+    const pcm = toPcm(concat(speech(rate, 3500, 16), music(rate, 26_500, -18)));
     const det = new AnsweringMachineDetector({ sampleRate: rate, waitForBeep: true, maxBeepWaitMs: 120_000 }, () => {});
     const frame = rate / 50;
     const t0 = performance.now();
     for (let i = 0; i + frame <= pcm.length; i += frame) det.push(pcm.subarray(i, i + frame));
     const elapsed = performance.now() - t0;
-    expect(elapsed).toBeLessThan(2000); // 60 s of audio; typically ~50 ms
+    expect(elapsed).toBeLessThan(1500); // 30 s of audio (1500 frames); typically ~35 ms
   });
 });
