@@ -97,3 +97,22 @@ describe("webhook answering and the subscription lifecycle", () => {
     expect((await subscriptions()).filter((s) => s.status === "Active")).toHaveLength(0);
   });
 });
+
+describe("refused calls declined (ANSWER_REFUSED_ACTION=decline, auto mode)", () => {
+  it("declines a denied caller and answers the others", async () => {
+    const pipeline = await startTestPipeline();
+    const stack = await startStack({ PIPELINE_URL: pipeline.url, ANSWER_DENY: "+1999*", ANSWER_REFUSED_ACTION: "decline" });
+    try {
+      const denied = await stack.placeCall({ from: "+19990001111", play: "tone:440" });
+      await until(async () => (await stack.twinCall(denied.callId)).state === "ended", "the decline");
+      expect((await stack.twinCall(denied.callId)).endReason).toBe("declined");
+      expect(pipeline.streams.some((s) => s.start?.callSid === denied.telephonySessionId)).toBe(false);
+      const allowed = await stack.placeCall({ from: "+15550001111", play: "tone:440", hangupAfterMs: 1500 });
+      await until(async () => (await stack.twinCall(allowed.callId)).state === "ended", "the allowed call to end");
+      expect((await stack.twinCall(allowed.callId)).endReason).toBe("caller-hangup");
+    } finally {
+      await stack.stop();
+      await pipeline.close();
+    }
+  });
+});
