@@ -37,8 +37,15 @@ export class AudioGraph {
     const channel = new MessageChannel();
     hub.port.postMessage({ type: "port", port: channel.port1 }, [channel.port1]);
     const worker = new Worker(opts.workerUrl);
+    // Ready means frames can flow: wait for the media socket, not just the audio graph.
+    const mediaOpen = new Promise<void>((resolve, reject) => {
+      worker.onmessage = (e: MessageEvent<{ type: string; code?: number }>) => {
+        if (e.data.type === "open") resolve();
+        if (e.data.type === "closed") reject(new Error(`media link closed (${e.data.code})`));
+      };
+    });
     worker.postMessage({ type: "init", url: opts.mediaUrl, port: channel.port2 }, [channel.port2]);
-    await ctx.resume();
+    await Promise.all([ctx.resume(), mediaOpen]);
     return new AudioGraph(ctx, hub, dests);
   }
 

@@ -100,3 +100,50 @@ describe("bad configuration: one clear line each, non-zero exit, no stack, no se
     expectNoStackNoSecret(out);
   });
 });
+
+describe("npm start shuts down cleanly on SIGTERM", () => {
+  it("hangs up the call in progress, unregisters, closes Chrome, exits 0", async () => {
+    const twin = await startTwin({ log: pino({ level: "silent" }) });
+    const { startEchoPipeline } = await import("../examples/echo-pipeline.ts");
+    const echo = await startEchoPipeline();
+    try {
+      const child = spawn(process.execPath, ["--import", "tsx", "host/cli.ts"], {
+        cwd: root,
+        env: {
+          PATH: process.env.PATH ?? "",
+          HOME: process.env.HOME ?? "/tmp",
+          SIP_INFO_CACHE: `/tmp/cli-sigterm-${process.pid}.json`,
+          RINGCENTRAL_SERVER_URL: twin.restUrl,
+          RINGCENTRAL_CLIENT_ID: twin.clientId,
+          RINGCENTRAL_CLIENT_SECRET: twin.clientSecret,
+          RINGCENTRAL_JWT_TOKEN: twin.jwt,
+          RINGCENTRAL_SIP_INSECURE_TLS: "true",
+          PIPELINE_URL: echo.url,
+          HTTP_PORT: "0",
+        },
+      });
+      let stdout = "";
+      child.stdout.on("data", (d) => (stdout += d));
+      child.stderr.resume();
+      const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+      const registrations = async () => (await (await fetch(`${twin.controlUrl}/registrations`)).json()).records.length as number;
+      for (let i = 0; i < 200 && (await registrations()) === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(await registrations()).toBe(1);
+      const placed = await (await fetch(`${twin.controlUrl}/calls`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ from: "+15550008000", play: "tone:440" }) })).json();
+      const state = async () => (await (await fetch(`${twin.controlUrl}/calls/${placed.callId}`)).json()).state as string;
+      for (let i = 0; i < 100 && (await state()) !== "answered"; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(await state()).toBe("answered");
+      child.kill("SIGTERM");
+      expect(await exited).toBe(0);
+      const call = await (await fetch(`${twin.controlUrl}/calls/${placed.callId}`)).json();
+      expect(call.state).toBe("ended");
+      expect(call.endReason).toBe("agent-hangup");
+      expect(await registrations()).toBe(0);
+      expect(stdout).toMatch(/"msg":"host: stopped"/);
+      expect(echo.streams[0].stopped).toBe(true);
+    } finally {
+      await echo.close();
+      await twin.stop();
+    }
+  });
+});
