@@ -56,6 +56,9 @@ export async function launchChrome(opts: ChromeOptions): Promise<Browser> {
     headless: opts.headless,
     acceptInsecureCerts: opts.insecureTls,
     args: chromeArgs(opts),
+    // DevTools over a pipe, not a port: if the host dies hard (SIGKILL, OOM), the pipe closes and
+    // Chrome exits with it, instead of living on as an orphan still registered to RingCentral.
+    pipe: true,
     // The host hangs up and unregisters before Chrome goes: it handles signals itself.
     handleSIGINT: false,
     handleSIGTERM: false,

@@ -8,7 +8,7 @@ import { profileSampleRate, profileWantsPcmu, type PipelineProfile } from "../br
 import { loadApology } from "./announcement.ts";
 import { CallStream } from "../bridge/stream.ts";
 import { CallRecorder } from "../bridge/call-recorder.ts";
-import { AnsweringMachineDetector } from "../bridge/amd.ts";
+import { detectCallee, type AmdRequest } from "./amd-gate.ts";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { CallRegistry, type Call } from "./calls.ts";
@@ -19,17 +19,16 @@ import { AnswerRules } from "./answer-rules.ts";
 import { Metrics } from "./metrics.ts";
 import { SubscriptionKeeper } from "./subscription.ts";
 import { WebhookReceiver, type TelephonyEvent } from "./webhooks.ts";
+import { WebhookAnswering } from "./webhook-answering.ts";
 
 /** A pipeline may queue this much audio ahead of real time (TTS often sends whole replies at once). */
 const MAX_PLAYOUT_QUEUE_MS = 120_000;
 const REGISTER_TIMEOUT_MS = 15_000;
-/** How long an approved call may take to ring here before the host fetches it with Call Control. */
-const FETCH_AFTER_MS = 1500;
 
 export interface PlaceCallOptions {
   pipelineUrl?: string;
   customParameters?: Record<string, string>;
-  amd?: { mode: "detect" | "human-only" | "leave-message"; maxDecisionMs?: number };
+  amd?: AmdRequest;
 }
 
 export interface HostStatus {
@@ -69,6 +68,27 @@ export class Host {
     this.profile = p.protocol === "l16" ? { protocol: "l16", sampleRate: p.l16SampleRate } : { protocol: "twilio", audio: p.audio as Extract<PipelineProfile, { protocol: "twilio" }>["audio"] };
     this.apology = loadApology(profileSampleRate(this.profile));
     this.rules = new AnswerRules(config.answer);
+    this.webhookAnswering = new WebhookAnswering(
+      {
+        extensionId: () => this.rc.extension?.extensionId,
+        callFor: (id) => this.calls.byTelephonySession(id),
+        busyCalls: () => this.busyCalls(),
+        answer: (call) => this.answer(call),
+        refuse: (call, reason) => this.refuse(call, reason),
+        fetch: async (telephonySessionId, partyId) => {
+          try {
+            await this.rc.platform.post(`/restapi/v1.0/account/~/telephony/sessions/${telephonySessionId}/parties/${partyId}/answer`, { deviceId: this.provisioned!.deviceId });
+          } catch (err) {
+            throw new Error(describeRcError(err, this.config.ringcentral.serverUrl));
+          }
+          this.log.info({ telephonySessionId, partyId }, "call control: answer requested for this device");
+        },
+        stopping: () => this.stopping,
+      },
+      this.rules,
+      this.log.child({ part: "answering" }),
+    );
+
     this.webhooks = new WebhookReceiver(config.webhook.verificationToken ?? randomUUID().replace(/-/g, ""), (e) => this.onTelephonyEvent(e), log.child({ part: "webhooks" }));
   }
 
@@ -287,64 +307,28 @@ export class Host {
     this.log.info({ call: call.id, from: e.from, to: e.to, telephonySessionId: e.telephonySessionId, partyId: e.partyId, autoAnswer: e.autoAnswer }, "call: ringing");
     if (this.config.answer.mode === "webhook") {
       // The webhook decides; it may have already (then the call was approved, or fetched here by Call Control).
-      const id = call.telephonySessionId;
-      if (id && this.approved.has(id)) await this.answer(call);
-      else if (id && this.refused.has(id)) await this.refuse(call, this.refused.get(id)!);
+      const decision = this.webhookAnswering.decision(call.telephonySessionId);
+      if (decision?.approved) await this.answer(call);
+      else if (decision) await this.refuse(call, decision.reason);
       return;
     }
-    const verdict = this.rules.check(call.from, this.calls.active().filter((c) => c.state !== "ringing").length);
+    const verdict = this.rules.check(call.from, this.busyCalls());
     if (!verdict.answer) return this.refuse(call, verdict.reason);
     await this.answer(call);
   }
 
   // ── webhook answering ─────────────────────────────────────────────────────────
 
-  /** Sessions the webhook approved, by telephonySessionId → partyId (cleared when they end). */
-  private readonly approved = new Map<string, string>();
-  private readonly decided = new Set<string>();
-  private readonly refused = new Map<string, string>();
-
   /** A telephony/sessions event (deduplicated by the receiver). */
   onTelephonyEvent(event: TelephonyEvent): void {
     this.metrics.webhookEvents.inc();
-    const ext = this.rc.extension?.extensionId;
-    for (const p of event.parties) {
-      const ours = p.extensionId === ext || p.to?.extensionId === ext;
-      if (!ours || p.direction !== "Inbound") continue;
-      const id = event.telephonySessionId;
-      if (p.status.code === "Disconnected" || p.status.code === "Gone") {
-        this.approved.delete(id);
-        this.refused.delete(id);
-        this.decided.delete(id);
-        continue;
-      }
-      if (this.config.answer.mode !== "webhook" || (p.status.code !== "Setup" && p.status.code !== "Proceeding") || this.decided.has(id)) continue;
-      this.decided.add(id);
-      const from = p.from?.phoneNumber ?? "";
-      const verdict = this.rules.check(from, this.calls.active().filter((c) => c.state !== "ringing").length);
-      const ringing = this.calls.byTelephonySession(id);
-      if (!verdict.answer) {
-        this.refused.set(id, verdict.reason);
-        if (ringing) void this.refuse(ringing, verdict.reason);
-        else this.log.info({ telephonySessionId: id, from, reason: verdict.reason }, "call: refused by the rules; left to ring elsewhere");
-        continue;
-      }
-      this.approved.set(id, p.id);
-      this.log.info({ telephonySessionId: id, partyId: p.id, from }, "webhook: call approved");
-      if (ringing?.state === "ringing") void this.answer(ringing).catch((err) => this.log.error({ err: (err as Error).message }, "call: answering failed"));
-      else this.fetchLater(id, p.id);
-    }
+    if (this.config.answer.mode === "webhook") this.webhookAnswering.onEvent(event);
   }
 
-  /** Not ringing here (yet): give the INVITE a moment, then bring the call here with Call Control. */
-  private fetchLater(telephonySessionId: string, partyId: string): void {
-    setTimeout(() => {
-      if (this.stopping || !this.approved.has(telephonySessionId) || this.calls.byTelephonySession(telephonySessionId)) return;
-      void this.rc.platform
-        .post(`/restapi/v1.0/account/~/telephony/sessions/${telephonySessionId}/parties/${partyId}/answer`, { deviceId: this.provisioned!.deviceId })
-        .then(() => this.log.info({ telephonySessionId, partyId }, "call control: answer requested for this device"))
-        .catch((err) => this.log.error({ telephonySessionId, err: describeRcError(err, this.config.ringcentral.serverUrl) }, "call control: answer failed"));
-    }, FETCH_AFTER_MS).unref();
+  private readonly webhookAnswering: WebhookAnswering;
+
+  private busyCalls(): number {
+    return this.calls.active().filter((c) => c.state !== "ringing").length;
   }
 
   private async refuse(call: Call, reason: string): Promise<void> {
@@ -516,35 +500,11 @@ export class Host {
    */
   private async connectOutbound(call: Call, stream: CallStream, amd: PlaceCallOptions["amd"]): Promise<void> {
     if (amd) {
-      const rate = profileSampleRate(this.profile);
-      const verdict = await new Promise<{ result: "human" | "machine" | "unknown"; reason: string; atMs: number; beepAtMs?: number }>((resolve) => {
-        let decided: { result: "human" | "machine" | "unknown"; reason: string; atMs: number } | undefined;
-        const detector = new AnsweringMachineDetector(
-          { sampleRate: rate, maxDecisionMs: amd.maxDecisionMs, waitForBeep: amd.mode === "leave-message" },
-          (d) => {
-            decided = { result: d.result, reason: d.reason, atMs: d.atMs };
-            call.amd = decided;
-            this.log.info({ call: call.id, ...decided }, "amd: decided");
-            if (d.result !== "machine" || amd.mode !== "leave-message") {
-              stream.tap = undefined;
-              resolve(decided);
-            }
-          },
-          (atMs) => {
-            stream.tap = undefined;
-            this.log.info({ call: call.id, atMs }, "amd: beep heard, leaving the message");
-            resolve({ ...decided!, beepAtMs: atMs });
-          },
-        );
-        stream.tap = (pcm) => detector.push(pcm);
-        // No beep within the detector's wait: leave the message anyway rather than hang forever.
-        const guard = setTimeout(() => {
-          if (!stream.tap) return;
-          stream.tap = undefined;
-          resolve(decided ?? { result: "unknown", reason: "no audio", atMs: 0 });
-        }, (amd.maxDecisionMs ?? 4000) + 21_000);
-        guard.unref();
+      const verdict = await detectCallee(stream, profileSampleRate(this.profile), amd, (v) => {
+        call.amd = { result: v.result, reason: v.reason, atMs: v.atMs };
+        this.log.info({ call: call.id, ...call.amd }, "amd: decided");
       });
+      if (verdict.beepAtMs !== undefined) this.log.info({ call: call.id, atMs: verdict.beepAtMs }, "amd: beep heard, leaving the message");
       if (call.state === "ended") return;
       if (verdict.result === "machine" && amd.mode === "human-only") {
         await this.hangup(call.id, "amd-machine");
