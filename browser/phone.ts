@@ -257,7 +257,7 @@ export class Phone {
     return Math.max(this.sessions.size, this.webPhone?.callSessions.length ?? 0);
   }
 
-  /** WebRTC stats of every call, for diagnostics (the host's GET /calls/:id/stats). */
+  /** WebRTC stats of every call, for diagnostics (window.phone.stats() in DevTools with HEADLESS=false). */
   async stats(): Promise<Record<string, unknown[]>> {
     const out: Record<string, unknown[]> = {};
     for (const [id, cs] of this.sessions) {

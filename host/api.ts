@@ -120,7 +120,15 @@ export function apiRouter(host: Host, apiToken: string | undefined): Router {
 export function openApi(): Record<string, unknown> {
   const body = (s: z.ZodType) => ({ required: true, content: { "application/json": { schema: z.toJSONSchema(s, { io: "input" }) } } });
   const callResponse = { description: "the call", content: { "application/json": { schema: { $ref: "#/components/schemas/Call" } } } };
-  const errors = { "400": { description: "invalid body; `fields` names what is wrong" }, "401": { description: "no bearer token" }, "403": { description: "wrong token" }, "404": { description: "unknown call" }, "409": { description: "the call is in the wrong state" } };
+  const errors = {
+    "400": { description: "invalid body; `fields` names what is wrong" },
+    "401": { description: "no bearer token" },
+    "403": { description: "wrong token" },
+    "404": { description: "unknown call" },
+    "409": { description: "the call is in the wrong state, or MAX_CONCURRENT_CALLS is reached" },
+    "500": { description: "RingCentral or the page refused the request; `message` says why" },
+    "503": { description: "API_TOKEN is not set on the host" },
+  };
   const post = (summary: string, b?: z.ZodType) => ({ post: { summary, ...(b && { requestBody: body(b) }), responses: { "200": callResponse, ...errors } } });
   return {
     openapi: "3.1.0",
@@ -131,9 +139,26 @@ export function openApi(): Record<string, unknown> {
       schemas: {
         Call: {
           type: "object",
-          properties: Object.fromEntries(
-            ["id", "direction", "from", "fromName", "to", "state", "telephonySessionId", "partyId", "codec", "createdAt", "answeredAt", "endedAt", "endReason", "amd"].map((k) => [k, { type: ["string", "null"] }]),
-          ),
+          required: ["id", "direction", "from", "to", "state", "createdAt"],
+          properties: {
+            id: { type: "string" },
+            direction: { enum: ["inbound", "outbound"] },
+            from: { type: "string" },
+            fromName: { type: ["string", "null"] },
+            to: { type: "string" },
+            state: { enum: ["ringing", "answering", "answered", "ended"] },
+            telephonySessionId: { type: ["string", "null"], description: "RingCentral's id (Call Control, webhooks); also the pipeline's callSid" },
+            partyId: { type: ["string", "null"] },
+            codec: { type: ["string", "null"], description: "what the call sends on the wire, e.g. PCMU or opus" },
+            createdAt: { type: "string", format: "date-time" },
+            answeredAt: { type: ["string", "null"], format: "date-time" },
+            endedAt: { type: ["string", "null"], format: "date-time" },
+            endReason: { type: ["string", "null"] },
+            transferTarget: { type: ["string", "null"] },
+            amd: { type: ["object", "null"], properties: { result: { enum: ["human", "machine", "unknown"] }, reason: { type: "string" }, atMs: { type: "number" } } },
+            recording: { type: ["object", "null"], properties: { path: { type: "string" }, durationMs: { type: "number" } } },
+            stream: { type: ["object", "null"], description: "frame counters of the call's stream (callerFrames, agentSamples, marksPlayed, underruns, dtmfIn, …)" },
+          },
         },
       },
     },

@@ -288,6 +288,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadConfi
   }
 
   const v = result.data;
+  // Webhook mode answers only what webhooks approve: something must deliver them.
+  if (v.ANSWER_MODE === "webhook" && v.WEBHOOK_PUBLIC_URL === undefined && v.WEBHOOK_VERIFICATION_TOKEN === undefined) {
+    throw new ConfigError([
+      "ANSWER_MODE is webhook but WEBHOOK_PUBLIC_URL is not set: set it so the host subscribes to telephony events (or set WEBHOOK_VERIFICATION_TOKEN if you manage the subscription yourself)",
+    ]);
+  }
   return {
     ringcentral: {
       serverUrl: v.RINGCENTRAL_SERVER_URL,

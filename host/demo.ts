@@ -46,16 +46,20 @@ async function main(): Promise<number> {
 
   let config: Config;
   try {
+    // Only what changes how the demo looks is taken from the environment: a .env made for real
+    // calls (webhook mode, another protocol, a recordings folder) must not change what it shows.
+    const keep = ["HEADLESS", "CHROME_PATH", "PUPPETEER_EXECUTABLE_PATH", "LOG_LEVEL"] as const;
+    const env = Object.fromEntries(keep.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]]));
     config = loadConfig({
-      ...process.env,
+      ...env,
       RINGCENTRAL_SERVER_URL: twin.restUrl,
       RINGCENTRAL_CLIENT_ID: twin.clientId,
       RINGCENTRAL_CLIENT_SECRET: twin.clientSecret,
       RINGCENTRAL_JWT_TOKEN: twin.jwt,
       RINGCENTRAL_SIP_INSECURE_TLS: "true",
       PIPELINE_URL: pipelineUrl ?? echo!.url,
+      HTTP_PORT: "0",
       SIP_INFO_CACHE: join(root, ".cache/demo-sip-info.json"),
-      HTTP_PORT: process.env.HTTP_PORT ?? "0",
     });
   } catch (err) {
     await twin.stop();

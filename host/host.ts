@@ -390,17 +390,36 @@ export class Host {
     this.log.info({ call: call.id, verb, action }, "call: control");
   }
 
-  /** Blind (REFER) or warm (hold, consult, join) transfer; the pipeline gets its stop first. */
+  /**
+   * Blind (REFER) or warm (hold, consult, join) transfer. The pipeline gets its stop first, so it
+   * stops talking over the handover; if RingCentral refuses the transfer, the caller is not left
+   * in silence: a fresh stream to the pipeline takes the call back.
+   */
   async transfer(callId: string, target: string, mode: "blind" | "warm"): Promise<void> {
     const call = this.answeredCall(callId);
     this.log.info({ call: call.id, target, mode }, "call: transferring");
     call.endReason = `transferred-${mode}`;
-    call.streamStats = call.stream?.stats;
     const stream = call.stream;
+    call.streamStats = stream?.stats;
     call.stream = undefined;
-    await stream?.close(`transferred-${mode}`);
-    await this.link!.request({ type: "transfer", callId: call.sipCallId, target, mode }, 60_000);
-    call.transferTarget = target;
+    if (stream) void this.keepRecording(call, stream.close(`transferred-${mode}`));
+    try {
+      await this.link!.request({ type: "transfer", callId: call.sipCallId, target, mode }, 60_000);
+      call.transferTarget = target;
+    } catch (err) {
+      this.log.error({ call: call.id, target, err: (err as Error).message }, "call: transfer failed; the pipeline takes the call back");
+      call.endReason = undefined;
+      if (mode === "warm") await this.link!.request({ type: "unhold", callId: call.sipCallId }).catch(() => {});
+      if (call.state === "answered" && call.slot !== undefined) {
+        const again = this.newStream(call, call.slot);
+        call.stream = again;
+        await again.open(this.streamInfo(call)).then(
+          () => again.mediaConnected(),
+          (e: Error) => this.hangup(call.id, `transfer-failed: ${e.message}`),
+        );
+      }
+      throw Object.assign(new Error(`transfer to ${target} failed: ${(err as Error).message}`), { status: 502 });
+    }
   }
 
   private answeredCall(callId: string): Call {
@@ -482,6 +501,8 @@ export class Host {
       // The page reports `answered` (with codec and RingCentral ids) just after the call resolves.
       if (call.state !== "answered") await withTimeout(answered, 5000, "the page did not report the answer");
     } catch (err) {
+      // Not answered in time, or refused: make sure nothing keeps ringing on RingCentral's side.
+      await this.link!.request({ type: "hangup", callId: call.sipCallId }, 5000).catch(() => {});
       this.finish(call, "failed");
       throw err;
     }
@@ -537,15 +558,7 @@ export class Host {
     const stream = call.stream;
     call.streamStats = stream?.stats;
     call.stream = undefined;
-    if (stream) {
-      const saved = stream.close(why).then((rec) => {
-        if (!rec) return;
-        call.recording = rec;
-        this.log.info({ call: call.id, path: rec.path, durationMs: rec.durationMs }, "recording: saved");
-      });
-      this.pendingWrites.add(saved);
-      void saved.finally(() => this.pendingWrites.delete(saved));
-    }
+    if (stream) this.keepRecording(call, stream.close(why));
     if (this.calls.end(call, why)) {
       this.metrics.callsEnded.inc({ direction: call.direction, reason: why.replace(/:.*$/, "") });
       this.metrics.callsActive.set(this.calls.active().length);
@@ -555,6 +568,17 @@ export class Host {
       }
       this.log.info({ call: call.id, reason: why, durationMs: call.answeredAtMs ? Date.now() - call.answeredAtMs : 0, stream: call.streamStats }, "call: ended");
     }
+  }
+
+  /** Notes where a closing stream's recording went; shutdown waits for it. */
+  private keepRecording(call: Call, closing: Promise<{ path: string; durationMs: number } | undefined>): void {
+    const saved = closing.then((rec) => {
+      if (!rec) return;
+      call.recording = rec;
+      this.log.info({ call: call.id, path: rec.path, durationMs: rec.durationMs }, "recording: saved");
+    });
+    this.pendingWrites.add(saved);
+    void saved.finally(() => this.pendingWrites.delete(saved));
   }
 
   /** Recordings still being written: shutdown waits for them, so none is lost. */

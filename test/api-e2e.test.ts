@@ -154,3 +154,36 @@ describe("warm transfer", () => {
     }
   });
 });
+
+describe("a transfer that fails", () => {
+  it("gives the call back to the pipeline (fresh start) and answers 502", async () => {
+    const pipeline = await startTestPipeline(() => speakTone(880));
+    const stack = await startStack({ PIPELINE_URL: pipeline.url, API_TOKEN });
+    try {
+      await fetch(`${stack.twin.controlUrl}/callees/16507777020`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify({ play: "tone:440" }) });
+      await fetch(`${stack.twin.controlUrl}/callees/16508880020`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify({ play: "silence", busy: true }) });
+      const headers = { "content-type": "application/json", authorization: `Bearer ${API_TOKEN}` };
+      const call = await (await fetch(`${stack.httpUrl}/calls`, { method: "POST", headers, body: JSON.stringify({ to: "16507777020" }) })).json();
+      await until(() => pipeline.streams.find((s) => s.start?.customParameters.callId === call.id), "the stream");
+      const res = await fetch(`${stack.httpUrl}/calls/${call.id}/transfer`, { method: "POST", headers, body: JSON.stringify({ target: "16508880020", mode: "warm" }) });
+      expect(res.status).toBe(502);
+      expect((await res.json()).message).toMatch(/transfer to 16508880020 failed/);
+      const streams = pipeline.streams.filter((s) => s.start?.customParameters.callId === call.id);
+      expect(streams).toHaveLength(2);
+      expect(streams[0].stopped).toBe(true);
+      const view = await (await fetch(`${stack.httpUrl}/calls/${call.id}`, { headers })).json();
+      expect(view).toMatchObject({ state: "answered", endReason: null });
+      // The callee hears the pipeline again once the call is taken off hold.
+      await new Promise((r) => setTimeout(r, 1500));
+      await fetch(`${stack.httpUrl}/calls/${call.id}/hangup`, { method: "POST", headers });
+      const records = (await (await fetch(`${stack.twin.controlUrl}/calls`)).json()).records as Array<{ id: string; to: string }>;
+      const rec = await stack.recording(records.find((c) => c.to === "16507777020")!.id);
+      const { toneSpan } = await import("../twin/caller/analysis.ts");
+      const tail = rec.samples.subarray(rec.samples.length - rec.rate);
+      expect(toneSpan(tail, rec.rate, 880, -30)?.presence ?? 0).toBeGreaterThan(0.9);
+    } finally {
+      await stack.stop();
+      await pipeline.close();
+    }
+  });
+});

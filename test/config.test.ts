@@ -78,6 +78,7 @@ describe("loadConfig", () => {
       HTTP_PORT: "0",
       HTTP_HOST: "0.0.0.0",
       ANSWER_MODE: "webhook",
+      WEBHOOK_PUBLIC_URL: "https://bot.example.com",
       MAX_CONCURRENT_CALLS: "2",
       RECORDINGS_DIR: join(tmp, "recordings"),
       LOG_LEVEL: "debug",
@@ -273,6 +274,10 @@ describe("answering rules and webhook settings", () => {
     expect(config.answer).toMatchObject({ maxPerMinute: 30, refusedAction: "decline" });
     expect(config.webhook).toEqual({ publicUrl: "https://bot.example.com", verificationToken: "tok-0123456789abcdef", subscriptionExpiresS: 86400 });
     expect(JSON.stringify(describeConfig(config))).not.toContain("tok-0123456789abcdef");
+  });
+  it("webhook mode without a way to get webhooks is an error", () => {
+    expect(problemsOf({ ...valid, ANSWER_MODE: "webhook" })).toEqual([expect.stringMatching(/^ANSWER_MODE is webhook but WEBHOOK_PUBLIC_URL is not set/)]);
+    expect(loadConfig({ ...valid, ANSWER_MODE: "webhook", WEBHOOK_VERIFICATION_TOKEN: "tok-0123456789abcdef" }).answer.mode).toBe("webhook");
   });
   it("names bad answering and webhook values", () => {
     const problems = problemsOf({ ...valid, ANSWER_MAX_PER_MINUTE: "0", ANSWER_REFUSED_ACTION: "maybe", WEBHOOK_PUBLIC_URL: "ftp://x", WEBHOOK_VERIFICATION_TOKEN: "short", PIPELINE_DOWN_ACTION: "x", PLAYOUT_LEAD_MS: "5", API_TOKEN: "short" });
