@@ -27,7 +27,9 @@ describe("answering-machine detection on outbound calls", () => {
   beforeAll(async () => {
     pipeline = await startTestPipeline();
     stack = await startStack({ PIPELINE_URL: pipeline.url, API_TOKEN });
-    for (const [n, play] of [["16507770100", HUMAN], ["16507770200", MACHINE], ["16507770201", MACHINE]]) {
+    // 425 Hz ringback (1 s on), a pause while the callee picks up, then "hello".
+    const RINGING_HUMAN = `tone:425@-18/1000,silence/1200,${HUMAN}`;
+    for (const [n, play] of [["16507770100", HUMAN], ["16507770200", MACHINE], ["16507770201", MACHINE], ["16507770300", RINGING_HUMAN]]) {
       await fetch(`${stack.twin.controlUrl}/callees/${n}`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify({ play }) });
     }
   });
@@ -55,6 +57,13 @@ describe("answering-machine detection on outbound calls", () => {
     // The start went out after the beep began (audio clock from media connect).
     const startAt = stream.receivedAtMs[stream.messages.findIndex((m) => m.event === "start")];
     expect(startAt - c.mediaConnectedAtMs!).toBeGreaterThan(BEEP_AT_MS);
+    await stack.host.hangup(call.id);
+  });
+
+  it("ringback before the pickup is not taken for a greeting or a beep", async () => {
+    const call = await place("16507770300", "leave-message");
+    await until(() => pipeline.streams.find((s) => s.start?.customParameters.callId === call.id), "the pipeline to join", 10_000);
+    expect(hostCall(call.id).amd!.result).toBe("human");
     await stack.host.hangup(call.id);
   });
 
