@@ -274,7 +274,8 @@ function loadReply(): Int16Array[] {
 
 function loadAck(): Int16Array {
   if (existsSync(ACK_WAV)) return readWav(ACK_WAV);
-  return concat([tone(660, 120), silence(60), tone(990, 160)]);
+  // Pitches no sentence uses, so a listener can tell the acknowledgement from the reply.
+  return concat([tone(1000, 120), silence(60), tone(1250, 160)]);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
