@@ -64,6 +64,11 @@ export class RingCentral {
     private readonly log: Logger,
   ) {
     this.sdk = new SDK({ server: creds.serverUrl, clientId: creds.clientId, clientSecret: creds.clientSecret });
+    // A host runs for weeks; refresh tokens do not. When a refresh fails, log in again with the JWT.
+    this.platform.on(this.platform.events.refreshError, (err: Error) => {
+      this.log.warn({ err: err.message }, "ringcentral: token refresh failed, logging in again with the JWT");
+      void this.platform.login({ jwt: this.creds.jwt }).catch((e: Error) => this.log.error({ err: e.message }, "ringcentral: login again failed"));
+    });
   }
 
   get platform() {
