@@ -8,6 +8,8 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    reporters: ["default"],
+    // The JSON report lets CI print one plain "N passed, N failed" line at the end.
+    reporters: ["default", "json"],
+    outputFile: { json: ".cache/test-results.json" },
   },
 });
