@@ -63,7 +63,7 @@ export const enum MediaKind {
   Clear = 3,
 }
 
-/** Caller frame header: kind u8, flags u8, slot u16, seq u32, consumed u32, queued u32. */
+/** Caller frame header: kind u8, holes u8, slot u16, seq u32, consumed u32, queued u32. */
 export const UP_HEADER_BYTES = 16;
 /** Host → page header: kind u8, flags u8 (0), slot u16, reserved u32 (0). */
 export const DOWN_HEADER_BYTES = 8;
@@ -75,10 +75,12 @@ export interface CallerFrameHeader {
   consumed: number;
   /** Agent samples queued in the page for this slot now. */
   queued: number;
+  /** Holes in the agent audio the slot has played (silences under 100 ms inside speech), mod 256. */
+  holes: number;
 }
 
 export function readCallerHeader(view: DataView): CallerFrameHeader {
-  return { slot: view.getUint16(2, true), seq: view.getUint32(4, true), consumed: view.getUint32(8, true), queued: view.getUint32(12, true) };
+  return { slot: view.getUint16(2, true), seq: view.getUint32(4, true), consumed: view.getUint32(8, true), queued: view.getUint32(12, true), holes: view.getUint8(1) };
 }
 
 export const frameSamples = (sampleRate: number): number => sampleRate / 50;

@@ -1,7 +1,5 @@
 import type { CallerFrameHeader } from "./page-protocol.ts";
 
-/** Audio arriving this soon after the page ran dry means the silence was a hole, not a pause. */
-const UNDERRUN_WINDOW_MS = 100;
 
 /** Where playout sends audio: the page's slot for this call. */
 export interface PlayoutSink {
@@ -62,12 +60,11 @@ export class Playout {
   /** Samples the pipeline pushed in all. */
   pushed = 0;
   /**
-   * Times the page ran dry mid-speech: audio was waiting here, or came in within 100 ms of the
-   * page running out (a late host or a late pipeline; a pause in speech is longer than that).
+   * Holes the caller heard in the agent's audio: the page ran dry and audio resumed within
+   * 100 ms (a late host or a late pipeline; a pause in speech is longer than that).
    */
   underruns = 0;
-  private playing = false;
-  private dryAtMs: number | undefined;
+  private holes = 0;
   overflowSamples = 0;
 
   constructor(
@@ -103,8 +100,6 @@ export class Playout {
       if (room <= 0) return;
       pcm = pcm.subarray(0, room);
     }
-    if (this.dryAtMs !== undefined && performance.now() - this.dryAtMs < UNDERRUN_WINDOW_MS && this.queuedSamples === 0) this.underruns++;
-    this.dryAtMs = undefined;
     this.queue.push(pcm);
     this.queuedSamples += pcm.length;
     this.pushed += pcm.length;
@@ -140,14 +135,9 @@ export class Playout {
     // Unwrap the page's 32-bit counter against ours (it can only trail what we sent).
     const consumed = this.sent - ((this.sent - header.consumed) >>> 0);
     if (consumed > this.consumed) this.consumed = consumed;
-    // The page ran dry while it was playing: if audio arrives again right after, the caller heard
-    // a hole in the middle of speech (whoever was late: the host's loop or the pipeline).
-    const dry = this.started && header.queued === 0 && this.sent === this.consumed;
-    if (dry && this.playing) {
-      this.dryAtMs = performance.now();
-      if (this.queuedSamples > 0) this.underruns++;
-    }
-    this.playing = this.started && !dry;
+    // The page counts the holes it played (silences under 100 ms inside agent audio).
+    this.underruns += (header.holes - this.holes) & 0xff;
+    this.holes = header.holes;
     this.fireMarks();
     this.pump();
   }

@@ -35,6 +35,10 @@ class Slot {
   consumed = 0;
   /** Whether the last quantum ended with agent audio (for the fade-in on resume). */
   sounding = false;
+  /** Silence played since agent audio last ran out (-1: none played yet). */
+  gap = -1;
+  /** Holes: agent audio resumed within HOLE_SAMPLES of running out (mod 256, in the header's flags). */
+  holes = 0;
 
   constructor(ringSamples: number) {
     this.ring = new Int16Array(ringSamples);
@@ -46,6 +50,8 @@ class Slot {
     this.read = this.write = this.queued = 0;
     this.consumed = 0;
     this.sounding = false;
+    this.gap = -1;
+    this.holes = 0;
   }
 }
 
@@ -55,11 +61,14 @@ class MediaHub extends AudioWorkletProcessor {
   private readonly pool: ArrayBuffer[] = [];
   private out: MessagePort | undefined;
   private dropped = 0;
+  /** 100 ms: shorter silences inside agent audio are holes, longer ones are pauses. */
+  private readonly holeSamples: number;
 
   constructor(options: HubOptions) {
     super();
     const { slots, frameSamples, ringSamples } = options.processorOptions;
     this.frameSamples = frameSamples;
+    this.holeSamples = Math.round(sampleRate * 0.1);
     this.slots = Array.from({ length: slots }, () => new Slot(ringSamples));
     for (let i = 0; i < slots * 8; i++) this.pool.push(this.newFrame());
     this.port.onmessage = (e: MessageEvent) => this.onControl(e.data);
@@ -115,6 +124,8 @@ class MediaHub extends AudioWorkletProcessor {
     slot.consumed = (slot.consumed + drop) >>> 0;
     slot.write = (slot.read + keep) % slot.ring.length;
     slot.queued = keep;
+    // A silence the pipeline asked for is no hole.
+    slot.gap = -1;
   }
 
   process(inputs: Float32Array[][], outputs: Float32Array[][]): boolean {
@@ -142,6 +153,11 @@ class MediaHub extends AudioWorkletProcessor {
       slot.read = slot.read + 1 === ring.length ? 0 : slot.read + 1;
     }
     for (let i = available; i < n; i++) out[i] = 0;
+    // A silence shorter than a speech pause between two runs of agent audio is a hole the caller
+    // heard (the host or the pipeline was late), counted here where it happens.
+    if (available > 0 && slot.gap > 0 && slot.gap < this.holeSamples) slot.holes = (slot.holes + 1) & 0xff;
+    if (available > 0) slot.gap = n - available;
+    else if (slot.gap >= 0) slot.gap += n;
     slot.queued -= available;
     slot.consumed = (slot.consumed + available) >>> 0;
     slot.sounding = available === n;
@@ -162,7 +178,7 @@ class MediaHub extends AudioWorkletProcessor {
         const frame = slot.frame!;
         const view = new DataView(frame);
         view.setUint8(0, MediaKind.Caller);
-        view.setUint8(1, 0);
+        view.setUint8(1, slot.holes);
         view.setUint16(2, index, true);
         view.setUint32(4, slot.seq++ >>> 0, true);
         view.setUint32(8, slot.consumed, true);

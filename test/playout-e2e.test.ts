@@ -163,4 +163,24 @@ describe("playout: marks, clear, bursts and gaps", () => {
     expect(peak).toBeLessThan(0.01);
     expect(hostCall.streamStats!.underruns).toBe(0);
   });
+
+  it("counts the holes a late sender leaves inside speech (50 ms gaps), and only those", async () => {
+    const { hostCall } = await call(
+      "+15550001005",
+      (s) => {
+        let n = 0;
+        // 200 ms of tone every 250 ms, from when the caller's audio flows (media is up): four 50 ms holes.
+        const waitMedia = setInterval(() => {
+          if (!s.messages.some((m) => m.event === "media")) return;
+          clearInterval(waitMedia);
+          const timer = setInterval(() => {
+            if (n++ >= 5 || s.ws.readyState !== s.ws.OPEN) return clearInterval(timer);
+            s.sendPcm(tone(600, 200));
+          }, 250);
+        }, 5);
+      },
+      3500,
+    );
+    expect(hostCall.streamStats!.underruns).toBe(4);
+  });
 });

@@ -16,7 +16,7 @@ function setup(opts: { leadMs?: number; maxQueueMs?: number } = {}) {
   /** The page played `n` samples and reports it in a caller frame. */
   const play = (n: number) => {
     consumed += n;
-    p.onCallerFrame({ slot: 0, seq: 0, consumed: consumed >>> 0, queued: 0 });
+    p.onCallerFrame({ slot: 0, seq: 0, consumed: consumed >>> 0, queued: 0, holes: 0 });
   };
   return { p, sent, marks, overflows, play, clears: () => clears, sentSamples: () => sent.reduce((s, x) => s + x.length, 0) };
 }
