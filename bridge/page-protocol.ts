@@ -75,7 +75,7 @@ export interface CallerFrameHeader {
   consumed: number;
   /** Agent samples queued in the page for this slot now. */
   queued: number;
-  /** Holes in the agent audio the slot has played (silences under 100 ms inside speech), mod 256. */
+  /** Holes in the agent audio the slot has played (silences under 250 ms inside agent audio), mod 256. */
   holes: number;
 }
 

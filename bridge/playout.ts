@@ -61,7 +61,7 @@ export class Playout {
   pushed = 0;
   /**
    * Holes the caller heard in the agent's audio: the page ran dry and audio resumed within
-   * 100 ms (a late host or a late pipeline; a pause in speech is longer than that).
+   * 250 ms (a late host or a late pipeline; a pause the pipeline means is audio, or longer).
    */
   underruns = 0;
   private holes = 0;
@@ -135,7 +135,7 @@ export class Playout {
     // Unwrap the page's 32-bit counter against ours (it can only trail what we sent).
     const consumed = this.sent - ((this.sent - header.consumed) >>> 0);
     if (consumed > this.consumed) this.consumed = consumed;
-    // The page counts the holes it played (silences under 100 ms inside agent audio).
+    // The page counts the holes it played (silences under 250 ms inside agent audio).
     this.underruns += (header.holes - this.holes) & 0xff;
     this.holes = header.holes;
     this.fireMarks();

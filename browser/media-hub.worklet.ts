@@ -37,7 +37,7 @@ class Slot {
   sounding = false;
   /** Silence played since agent audio last ran out (-1: none played yet). */
   gap = -1;
-  /** Holes: agent audio resumed within HOLE_SAMPLES of running out (mod 256, in the header's flags). */
+  /** Holes: agent audio resumed within 250 ms of running out (mod 256, in the header's flags). */
   holes = 0;
 
   constructor(ringSamples: number) {
@@ -61,14 +61,14 @@ class MediaHub extends AudioWorkletProcessor {
   private readonly pool: ArrayBuffer[] = [];
   private out: MessagePort | undefined;
   private dropped = 0;
-  /** 100 ms: shorter silences inside agent audio are holes, longer ones are pauses. */
+  /** 250 ms: shorter silences inside agent audio are holes (speech pauses come as audio, or last longer). */
   private readonly holeSamples: number;
 
   constructor(options: HubOptions) {
     super();
     const { slots, frameSamples, ringSamples } = options.processorOptions;
     this.frameSamples = frameSamples;
-    this.holeSamples = Math.round(sampleRate * 0.1);
+    this.holeSamples = Math.round(sampleRate * 0.25);
     this.slots = Array.from({ length: slots }, () => new Slot(ringSamples));
     for (let i = 0; i < slots * 8; i++) this.pool.push(this.newFrame());
     this.port.onmessage = (e: MessageEvent) => this.onControl(e.data);
