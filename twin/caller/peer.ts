@@ -7,7 +7,7 @@ import {
 } from "werift";
 import { randomInt } from "node:crypto";
 import { opusCodec, pcmuCodec, type AudioCodec } from "./codec.ts";
-import { createSource } from "./source.ts";
+import { createSource, preloadSpec } from "./source.ts";
 import { CallerVoice, DEFAULT_DTMF_TIMING, Rfc4733Events, newDigits, type DtmfMode, type DtmfTiming, type SentDigit } from "./dtmf.ts";
 import { Recorder } from "./recorder.ts";
 import { pacer } from "./pacer.ts";
@@ -50,6 +50,8 @@ export class CallerPeer {
   private stopPacing: (() => void) | undefined;
 
   constructor(private readonly playSpec: string, codecs: CallerCodec[] = ["opus", "PCMU"]) {
+    // Decode any WAV now, for every rate the call may end up at, not once it is sending.
+    preloadSpec(playSpec, codecs.map((c) => (c === "opus" ? 48000 : 8000)));
     this.pc = new RTCPeerConnection({
       codecs: { audio: [...codecs.map((c) => CODEC_PARAMS[c]()), TELEPHONE_EVENT()] },
       // Loopback only: the twin never sends media anywhere else.

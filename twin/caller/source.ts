@@ -61,7 +61,30 @@ export function checkPlaySpec(spec: string): void {
   }
 }
 
+/**
+ * Decoded WAVs by path and rate. Resampling runs on the twin's event loop (≈ 2.4 µs a sample), so
+ * a file is decoded once, and before the call connects (preloadSpec), never while callers are
+ * sending: a stall there would shift every caller's audio and spoil latency measurements.
+ */
+const decoded = new Map<string, Float32Array>();
+const MAX_DECODED = 16;
+
+/** Decodes the WAVs of a play spec for the given rates ahead of time. */
+export function preloadSpec(spec: string, rates: number[]): void {
+  for (const seg of parsePlaySpec(spec)) if (seg.kind === "wav") for (const rate of rates) loadWav(seg.path!, rate);
+}
+
 export function loadWav(path: string, rate: number): Float32Array {
+  const key = `${rate}:${path}`;
+  const hit = decoded.get(key);
+  if (hit) return hit;
+  const pcm = decodeWav(path, rate);
+  if (decoded.size >= MAX_DECODED) decoded.delete(decoded.keys().next().value!);
+  decoded.set(key, pcm);
+  return pcm;
+}
+
+function decodeWav(path: string, rate: number): Float32Array {
   const wav = new wavefile.WaveFile(readFileSync(path));
   wav.toBitDepth("32f");
   if ((wav.fmt as { sampleRate: number }).sampleRate !== rate) wav.toSampleRate(rate);
