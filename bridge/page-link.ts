@@ -173,9 +173,13 @@ export class PageLink extends EventEmitter<LinkEvents> {
     this.control.send(JSON.stringify(cmd));
   }
 
+  /** A fresh id for request(), for callers that must match the page's events to their command. */
+  newRequestId(): string {
+    return `r${++this.nextRequest}`;
+  }
+
   /** Sends a command and waits for the page's result. */
-  request(cmd: RequestCommand, timeoutMs = 15000): Promise<void> {
-    const requestId = `r${++this.nextRequest}`;
+  request(cmd: RequestCommand, timeoutMs = 15000, requestId = this.newRequestId()): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(requestId);

@@ -153,12 +153,17 @@ export class Host {
     this.page = await browser.newPage();
     this.page.on("pageerror", (err) => this.log.error({ err: (err as Error).message }, "page: uncaught error"));
     this.page.on("error", (err) => this.onPageLost(`page crashed: ${err.message}`));
-    const ready = this.waitFor("ready");
     await this.page.goto(this.link!.pageUrl);
-    await this.waitControl();
-    this.link!.send({ type: "configure", sampleRate: profileSampleRate(this.profile), slots: this.calls.slots, preferCodec: this.preferredCodec() });
-    await withTimeout(ready, 15_000, "the page's audio graph did not start");
+    await this.configurePage();
     await this.register();
+  }
+
+  /** Once the page's control link is up: build its audio graph at the pipeline's rate. */
+  private async configurePage(): Promise<void> {
+    await this.waitControl();
+    const ready = this.waitFor(["ready"], 15_000, "the page's audio graph to start");
+    this.link!.send({ type: "configure", sampleRate: profileSampleRate(this.profile), slots: this.calls.slots, preferCodec: this.preferredCodec() });
+    await ready;
   }
 
   private recovering = false;
@@ -203,9 +208,9 @@ export class Host {
 
   private async register(): Promise<void> {
     const attempt = async (p: Provisioned) => {
-      const result = this.waitFor("registered", "registrationFailed");
+      const result = this.waitFor(["registered", "registrationFailed"], REGISTER_TIMEOUT_MS, "SIP registration");
       this.link!.send({ type: "register", sipInfo: p.sipInfo, instanceId: p.instanceId });
-      const e = await withTimeout(result, REGISTER_TIMEOUT_MS, "SIP registration timed out");
+      const e = await result;
       if (e.type === "registrationFailed") throw new Error(e.error);
     };
     try {
@@ -218,10 +223,7 @@ export class Host {
       // The reload closes the page link on purpose: not a crash to recover from.
       this.reloading = true;
       await this.page!.reload().finally(() => (this.reloading = false));
-      await this.waitControl();
-      const ready = this.waitFor("ready");
-      this.link!.send({ type: "configure", sampleRate: profileSampleRate(this.profile), slots: this.calls.slots, preferCodec: this.preferredCodec() });
-      await ready;
+      await this.configurePage();
       await attempt(this.provisioned);
     }
     this.registered = true;
@@ -233,17 +235,28 @@ export class Host {
     return withTimeout(this.link!.whenConnected(), 15_000, "the page did not connect to the host");
   }
 
-  private waitFor<T extends PageEvent["type"]>(...types: T[]): Promise<Extract<PageEvent, { type: T }>> {
-    return new Promise((resolve) => {
+  /** The next page event of these types (and matching `where`); rejects after timeoutMs. */
+  private waitFor<T extends PageEvent["type"]>(
+    types: T[],
+    timeoutMs: number,
+    what: string,
+    where: (e: Extract<PageEvent, { type: T }>) => boolean = () => true,
+  ): Promise<Extract<PageEvent, { type: T }>> {
+    return new Promise((resolve, reject) => {
       const key = randomUUID();
+      const timer = setTimeout(() => {
+        this.waiters.delete(key);
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+      }, timeoutMs);
       this.waiters.set(key, (e) => {
-        if ((types as string[]).includes(e.type)) {
-          this.waiters.delete(key);
-          resolve(e as Extract<PageEvent, { type: T }>);
-        }
+        if (!(types as string[]).includes(e.type) || !where(e as Extract<PageEvent, { type: T }>)) return;
+        this.waiters.delete(key);
+        clearTimeout(timer);
+        resolve(e as Extract<PageEvent, { type: T }>);
       });
     });
   }
+
 
   // ── page events ───────────────────────────────────────────────────────────────
 
@@ -484,8 +497,11 @@ export class Host {
   async placeCall(to: string, from?: string, opts: PlaceCallOptions = {}): Promise<Call> {
     const slot = this.calls.takeSlot();
     if (slot === undefined) throw Object.assign(new Error(`at MAX_CONCURRENT_CALLS (${this.calls.slots})`), { status: 409 });
-    const outgoing = this.waitFor("outgoing");
-    const result = this.link!.request({ type: "call", to, from, slot }, 60_000);
+    // Matched by request id: concurrent calls from the API must not take each other's Call-ID.
+    const requestId = this.link!.newRequestId();
+    const outgoing = this.waitFor(["outgoing"], 60_000, "the page to start the call", (e) => e.requestId === requestId);
+    const result = this.link!.request({ type: "call", to, from, slot }, 60_000, requestId);
+    outgoing.catch(() => {}); // raced below; a late rejection is no error
     const e = await Promise.race([outgoing, result.then(() => undefined)]).catch((err: Error) => err);
     if (!e || e instanceof Error) {
       this.calls.returnSlot(slot);
@@ -495,11 +511,12 @@ export class Host {
     this.log.info({ call: call.id, to, amd: opts.amd?.mode }, "call: dialling");
     const stream = this.newStream(call, slot);
     call.stream = stream;
-    const answered = this.waitFor("answered");
+    const answered = this.waitFor(["answered"], 65_000, "the page to report the answer", (e) => e.callId === call.sipCallId);
+    answered.catch(() => {}); // awaited below only if the call itself succeeds
     try {
       await result;
       // The page reports `answered` (with codec and RingCentral ids) just after the call resolves.
-      if (call.state !== "answered") await withTimeout(answered, 5000, "the page did not report the answer");
+      if (call.state !== "answered") await answered;
     } catch (err) {
       // Not answered in time, or refused: make sure nothing keeps ringing on RingCentral's side.
       await this.link!.request({ type: "hangup", callId: call.sipCallId }, 5000).catch(() => {});

@@ -78,6 +78,21 @@ describe("REST API", () => {
     expect(Math.abs(heard.dominantHz! - 880)).toBeLessThan(17.6);
   });
 
+  it("two calls placed at once each get their own call and stream", async () => {
+    for (const n of ["16507777031", "16507777032"]) {
+      await fetch(`${stack.twin.controlUrl}/callees/${n}`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify({ play: "tone:440" }) });
+    }
+    const [a, b] = await Promise.all([post("/calls", { to: "16507777031" }), post("/calls", { to: "16507777032" })]);
+    const [ca, cb] = [await a.json(), await b.json()];
+    expect([a.status, b.status]).toEqual([201, 201]);
+    expect([ca.to, cb.to]).toEqual(["16507777031", "16507777032"]);
+    expect(ca.telephonySessionId).not.toBe(cb.telephonySessionId);
+    const [sa, sb] = await Promise.all([ca, cb].map((c) => until(() => pipeline.streams.find((s) => s.start?.customParameters.callId === c.id), "a stream")));
+    expect(sa.start!.callSid).toBe(ca.telephonySessionId);
+    expect(sb.start!.callSid).toBe(cb.telephonySessionId);
+    await Promise.all([post(`/calls/${ca.id}/hangup`), post(`/calls/${cb.id}/hangup`)]);
+  });
+
   it("hold, unhold, mute, unmute and RingCentral recording reach the call", async () => {
     const call = await (await post("/calls", { to: "16507777002" })).json();
     const twinCall = async () => {

@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTwin, type Twin } from "../twin/server.ts";
+import { twinEnv } from "./support/stack.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -113,11 +114,7 @@ describe("npm start shuts down cleanly on SIGTERM", () => {
           PATH: process.env.PATH ?? "",
           HOME: process.env.HOME ?? "/tmp",
           SIP_INFO_CACHE: `/tmp/cli-sigterm-${process.pid}.json`,
-          RINGCENTRAL_SERVER_URL: twin.restUrl,
-          RINGCENTRAL_CLIENT_ID: twin.clientId,
-          RINGCENTRAL_CLIENT_SECRET: twin.clientSecret,
-          RINGCENTRAL_JWT_TOKEN: twin.jwt,
-          RINGCENTRAL_SIP_INSECURE_TLS: "true",
+          ...twinEnv(twin),
           PIPELINE_URL: echo.url,
           HTTP_PORT: "0",
         },

@@ -5,6 +5,7 @@ import { loadConfig } from "../host/config.ts";
 import { Host } from "../host/host.ts";
 import { createLogger } from "../host/log.ts";
 import { startTwin } from "../twin/server.ts";
+import { twinEnv } from "./support/stack.ts";
 
 /** sipInfo is provisioned once and reused across restarts, as RingCentral asks; a stale one is replaced. */
 describe("sipInfo cache", () => {
@@ -14,11 +15,7 @@ describe("sipInfo cache", () => {
       const lines: string[] = [];
       const log = createLogger("info", { destination: { write: (s: string) => void lines.push(s) } });
       const config = loadConfig({
-        RINGCENTRAL_SERVER_URL: twin.restUrl,
-        RINGCENTRAL_CLIENT_ID: twin.clientId,
-        RINGCENTRAL_CLIENT_SECRET: twin.clientSecret,
-        RINGCENTRAL_JWT_TOKEN: twin.jwt,
-        RINGCENTRAL_SIP_INSECURE_TLS: "true",
+        ...twinEnv(twin),
         PIPELINE_URL: "ws://127.0.0.1:1",
         SIP_INFO_CACHE: cache,
       });

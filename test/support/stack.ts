@@ -7,15 +7,22 @@ import { createLogger } from "../../host/log.ts";
 import { createHttpApp, listenHttp } from "../../host/http.ts";
 
 /** The product against the twin, in-process: twin, host (real Chrome), given a pipeline URL. */
-export async function startStack(env: Record<string, string>, twinOptions: Parameters<typeof startTwin>[0] = {}) {
-  const twin = await startTwin({ log: pino({ level: "silent" }), ...twinOptions });
-  const port = await freePort();
-  const config = loadConfig({
+/** The environment that points the host at a twin (credentials from the twin, its self-signed TLS accepted). */
+export function twinEnv(twin: Twin): Record<string, string> {
+  return {
     RINGCENTRAL_SERVER_URL: twin.restUrl,
     RINGCENTRAL_CLIENT_ID: twin.clientId,
     RINGCENTRAL_CLIENT_SECRET: twin.clientSecret,
     RINGCENTRAL_JWT_TOKEN: twin.jwt,
     RINGCENTRAL_SIP_INSECURE_TLS: "true",
+  };
+}
+
+export async function startStack(env: Record<string, string>, twinOptions: Parameters<typeof startTwin>[0] = {}) {
+  const twin = await startTwin({ log: pino({ level: "silent" }), ...twinOptions });
+  const port = await freePort();
+  const config = loadConfig({
+    ...twinEnv(twin),
     SIP_INFO_CACHE: `/tmp/rc-voice-host-test-${process.pid}-${Date.now()}.json`,
     ...env,
     // "self": the host's own HTTP server, which the twin's webhooks reach on loopback.
