@@ -1,3 +1,5 @@
+import { goertzelCoeff, goertzelPower } from "./goertzel.ts";
+
 /**
  * In-band DTMF detection on the caller's audio (the WebPhone cannot receive RFC 4733 in the
  * browser). Goertzel on the eight DTMF frequencies over ~25.6 ms windows with half-window hops;
@@ -18,7 +20,9 @@ const MIN_PEAK_SEPARATION_DB = 6;
 const MIN_TONE_ENERGY_RATIO = 0.6;
 
 export class DtmfDetector {
-  private readonly window: Float32Array;
+  /** The window written twice (ring[i] = ring[i + size]), so ring[pos, pos + size) is it oldest first. */
+  private readonly ring: Float32Array;
+  private readonly size: number;
   private readonly hop: number;
   private fill = 0;
   private pos = 0;
@@ -35,20 +39,20 @@ export class DtmfDetector {
     private readonly onDigit: (digit: string) => void,
   ) {
     const size = Math.round(sampleRate * 0.0256);
-    this.window = new Float32Array(size);
+    this.size = size;
+    this.ring = new Float32Array(2 * size);
     this.hop = size >> 1;
-    this.coeffs = [...ROWS, ...COLS].map((hz) => 2 * Math.cos((2 * Math.PI * hz) / sampleRate));
+    this.coeffs = [...ROWS, ...COLS].map((hz) => goertzelCoeff(hz, sampleRate));
   }
 
   /** Feed one frame of the caller's audio (PCM16). */
   push(pcm: Int16Array): void {
-    const w = this.window;
+    const size = this.size;
     for (let i = 0; i < pcm.length; i++) {
-      // A ring: the window is w[pos..] then w[..pos], oldest first.
-      w[this.pos] = pcm[i] / 32768;
-      this.pos = this.pos + 1 === w.length ? 0 : this.pos + 1;
-      if (this.fill < w.length) this.fill++;
-      if (this.fill === w.length && ++this.sinceHop >= this.hop) {
+      this.ring[this.pos] = this.ring[this.pos + size] = pcm[i] / 32768;
+      this.pos = this.pos + 1 === size ? 0 : this.pos + 1;
+      if (this.fill < size) this.fill++;
+      if (this.fill === size && ++this.sinceHop >= this.hop) {
         this.sinceHop = 0;
         this.decide(this.classify());
       }
@@ -56,24 +60,14 @@ export class DtmfDetector {
   }
 
   private classify(): string | undefined {
-    const w = this.window;
-    const n = w.length;
+    const w = this.ring;
+    const n = this.size;
     let energy = 0;
     for (let i = 0; i < n; i++) energy += w[i] * w[i];
     energy /= n;
     if (energy < MIN_TONE_POWER / 2) return undefined;
     const power = this.power;
-    for (let k = 0; k < 8; k++) {
-      const c = this.coeffs[k];
-      let s1 = 0;
-      let s2 = 0;
-      for (let j = 0, i = this.pos; j < n; j++, i = i + 1 === n ? 0 : i + 1) {
-        const s0 = w[i] + c * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-      }
-      power[k] = (4 * (s1 * s1 + s2 * s2 - c * s1 * s2)) / (n * n);
-    }
+    for (let k = 0; k < 8; k++) power[k] = goertzelPower(w, this.coeffs[k], this.pos, this.pos + n);
     const row = argmax(power, 0, 4);
     const col = argmax(power, 4, 8);
     const pr = power[row];

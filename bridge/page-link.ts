@@ -1,23 +1,29 @@
-import { randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import { EventEmitter } from "node:events";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Logger } from "pino";
-import type { PageBundle } from "../browser/build.ts";
-import {
-  DOWN_HEADER_BYTES,
-  MediaKind,
-  UP_HEADER_BYTES,
-  readCallerHeader,
-  type CallerFrameHeader,
-  type Command,
-  type PageEvent,
-} from "./page-protocol.ts";
+import { DOWN_HEADER_BYTES, MediaKind, UP_HEADER_BYTES, newCallerHeader, readCallerHeader, writeDownHeader, type CallerFrameHeader } from "./page-frames.ts";
+import type { Command, PageEvent } from "./page-protocol.ts";
+import { secretEquals } from "./secret-equal.ts";
+
+/** The page's scripts by file name (browser/build.ts makes them). */
+export type PageBundle = Readonly<Record<string, string>>;
 
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 export type RequestCommand = DistributiveOmit<Extract<Command, { requestId: string }>, "requestId">;
 
+/** `header` is reused for the next frame: read it, do not keep it. */
 export type CallerFrameHandler = (header: CallerFrameHeader, pcm: Int16Array) => void;
+
+export type PageEventOf<T extends PageEvent["type"]> = Extract<PageEvent, { type: T }>;
+
+/** What call logic needs of the page: commands answered by the page, and its events. */
+export interface PageCommands {
+  request(cmd: RequestCommand, timeoutMs?: number, requestId?: string): Promise<void>;
+  newRequestId(): string;
+  waitFor<T extends PageEvent["type"]>(types: T[], timeoutMs: number, what: string, where?: (e: PageEventOf<T>) => boolean): Promise<PageEventOf<T>>;
+}
 
 interface LinkEvents {
   event: [PageEvent];
@@ -29,7 +35,7 @@ interface LinkEvents {
  * The host's end of the page link: a loopback-only HTTP server that serves the page and its two
  * WebSockets, guarded by a per-launch token so nothing else on the machine can join a call.
  */
-export class PageLink extends EventEmitter<LinkEvents> {
+export class PageLink extends EventEmitter<LinkEvents> implements PageCommands {
   private control: WebSocket | undefined;
   private media: WebSocket | undefined;
   private readonly token = randomBytes(24).toString("base64url");
@@ -38,14 +44,16 @@ export class PageLink extends EventEmitter<LinkEvents> {
   private nextRequest = 0;
   private server: Server | undefined;
   private port = 0;
+  private readonly header = newCallerHeader();
   /** Frames from a slot nobody listens to (a call that just ended): counted, not an error. */
   strayFrames = 0;
 
-  constructor(
-    private readonly bundle: PageBundle,
-    private readonly log: Logger,
-  ) {
+  private bundle: PageBundle = {};
+
+  constructor(private readonly log: Logger) {
     super();
+    // Every waitFor() listens while it waits: concurrent calls may hold dozens at once.
+    this.setMaxListeners(0);
   }
 
   get pageUrl(): string {
@@ -56,14 +64,16 @@ export class PageLink extends EventEmitter<LinkEvents> {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  async listen(): Promise<void> {
+  /** Serves `bundle` on a free loopback port. */
+  async listen(bundle: PageBundle): Promise<void> {
+    this.bundle = bundle;
     const server = createServer((req, res) => {
       const path = (req.url ?? "/").split("?")[0];
-      const file = path.slice(1) as keyof PageBundle;
+      const file = path.slice(1);
       if (path === "/") {
         res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" });
         res.end('<!doctype html><meta charset="utf-8"><title>rc-voice-host</title><script src="/page.js"></script>');
-      } else if (file in this.bundle) {
+      } else if (Object.hasOwn(this.bundle, file)) {
         res.writeHead(200, { "content-type": "text/javascript; charset=utf-8", "cache-control": "no-store" });
         res.end(this.bundle[file]);
       } else {
@@ -89,9 +99,7 @@ export class PageLink extends EventEmitter<LinkEvents> {
 
   private authorize(req: IncomingMessage): "control" | "media" | undefined {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
-    const given = Buffer.from(url.searchParams.get("token") ?? "");
-    const expected = Buffer.from(this.token);
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+    if (!secretEquals(url.searchParams.get("token") ?? undefined, this.token)) return undefined;
     if (url.pathname === "/page/control") return "control";
     if (url.pathname === "/page/media") return "media";
     return undefined;
@@ -99,10 +107,40 @@ export class PageLink extends EventEmitter<LinkEvents> {
 
   private connectWaiters: Array<() => void> = [];
 
-  /** Resolves once the page's control socket is open. */
-  whenConnected(): Promise<void> {
+  /** Resolves once the page's control socket is open; rejects after timeoutMs. */
+  whenConnected(timeoutMs: number): Promise<void> {
     if (this.control?.readyState === 1) return Promise.resolve();
-    return new Promise((resolve) => this.connectWaiters.push(resolve));
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.connectWaiters = this.connectWaiters.filter((w) => w !== done);
+        reject(new Error(`the page did not connect to the host within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.connectWaiters.push(done);
+    });
+  }
+
+  /**
+   * The next page event of these types (and matching `where`); rejects after timeoutMs. The one
+   * way to wait for the page: command results come through request(), everything else here.
+   */
+  waitFor<T extends PageEvent["type"]>(types: T[], timeoutMs: number, what: string, where: (e: PageEventOf<T>) => boolean = () => true): Promise<PageEventOf<T>> {
+    return new Promise((resolve, reject) => {
+      const listener = (e: PageEvent) => {
+        if (!(types as string[]).includes(e.type) || !where(e as PageEventOf<T>)) return;
+        this.off("event", listener);
+        clearTimeout(timer);
+        resolve(e as PageEventOf<T>);
+      };
+      const timer = setTimeout(() => {
+        this.off("event", listener);
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+      }, timeoutMs);
+      this.on("event", listener);
+    });
   }
 
   private onControl(ws: WebSocket): void {
@@ -144,10 +182,9 @@ export class PageLink extends EventEmitter<LinkEvents> {
     this.media?.close(4000, "replaced");
     this.media = ws;
     ws.on("message", (data: Buffer, isBinary) => {
-      if (!isBinary || data.length < UP_HEADER_BYTES) return;
-      const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-      if (view.getUint8(0) !== MediaKind.Caller) return;
-      const header = readCallerHeader(view);
+      if (!isBinary) return;
+      const header = this.header;
+      if (!readCallerHeader(new DataView(data.buffer, data.byteOffset, data.byteLength), header)) return;
       const handler = this.handlers[header.slot];
       if (!handler) {
         this.strayFrames++;
@@ -199,18 +236,14 @@ export class PageLink extends EventEmitter<LinkEvents> {
   /** Queues agent audio for a slot (PCM16 at the page's rate). */
   sendAgent(slot: number, pcm: Int16Array): void {
     const buf = Buffer.allocUnsafe(DOWN_HEADER_BYTES + pcm.byteLength);
-    buf.writeUInt8(MediaKind.Agent, 0);
-    buf.writeUInt8(0, 1);
-    buf.writeUInt16LE(slot, 2);
-    buf.writeUInt32LE(0, 4);
+    writeDownHeader(new DataView(buf.buffer, buf.byteOffset, DOWN_HEADER_BYTES), MediaKind.Agent, slot);
     Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength).copy(buf, DOWN_HEADER_BYTES);
     this.media?.send(buf);
   }
 
   sendSlotCommand(slot: number, kind: MediaKind.Clear): void {
     const buf = Buffer.alloc(DOWN_HEADER_BYTES);
-    buf.writeUInt8(kind, 0);
-    buf.writeUInt16LE(slot, 2);
+    writeDownHeader(new DataView(buf.buffer, buf.byteOffset, DOWN_HEADER_BYTES), kind, slot);
     this.media?.send(buf);
   }
 

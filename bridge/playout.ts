@@ -1,4 +1,5 @@
-import type { CallerFrameHeader } from "./page-protocol.ts";
+import type { CallerFrameHeader } from "./page-frames.ts";
+import { mediaProbe } from "./probe.ts";
 
 
 /** Where playout sends audio: the page's slot for this call. */
@@ -91,6 +92,7 @@ export class Playout {
   }
 
   push(pcm: Int16Array): void {
+    mediaProbe?.onAgentPushed(this, pcm);
     if (pcm.length === 0) return;
     const room = this.maxQueueSamples - this.queuedSamples;
     if (pcm.length > room) {
@@ -116,6 +118,7 @@ export class Playout {
    * Marks already played but still waiting out the send path go first, so order is kept.
    */
   clear(): string[] {
+    mediaProbe?.onClear(this);
     for (const m of this.inFlight.splice(0)) {
       clearTimeout(m.timer);
       this.events.onMark(m.name);
@@ -140,6 +143,7 @@ export class Playout {
     this.holes = header.holes;
     this.fireMarks();
     this.pump();
+    mediaProbe?.onCallerFrame(this);
   }
 
   /** Audio queued here and in the page, in ms. */
@@ -149,6 +153,14 @@ export class Playout {
 
   get playedSamples(): number {
     return this.consumed;
+  }
+
+  get sentSamples(): number {
+    return this.sent;
+  }
+
+  get sampleRate(): number {
+    return this.opts.sampleRate;
   }
 
   private fireMarks(): void {

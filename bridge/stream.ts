@@ -1,10 +1,11 @@
 import type { Logger } from "pino";
 import type { CallRecorder } from "./call-recorder.ts";
 import { DtmfDetector } from "./dtmf-detector.ts";
-import { MediaKind } from "./page-protocol.ts";
+import { MediaKind } from "./page-frames.ts";
 import type { PageLink } from "./page-link.ts";
 import { Playout } from "./playout.ts";
-import { createPipelineSession, profileSampleRate, type PipelineProfile, type PipelineSession, type StreamInfo } from "./pipeline/index.ts";
+import type { PlayoutProbeView, SessionProbeView } from "./probe.ts";
+import { createPipelineSession, type PipelineProfile, type PipelineSession, type StreamInfo } from "./pipeline/index.ts";
 
 export interface StreamOptions {
   profile: PipelineProfile;
@@ -61,7 +62,7 @@ export class CallStream {
     private readonly events: StreamEvents,
     private readonly log: Logger,
   ) {
-    const sampleRate = profileSampleRate(opts.profile);
+    const sampleRate = opts.profile.sampleRate;
     this.playout = new Playout(
       {
         sendAgent: (pcm) => this.link.sendAgent(this.slot, pcm),
@@ -92,6 +93,11 @@ export class CallStream {
       this.playout.onCallerFrame(header);
       if (this.recorder) this.recordFrame(pcm, before, this.playout.playedSamples);
     });
+  }
+
+  /** The objects a MediaProbe (./probe.ts) is handed for this call, read-only: how it tells calls apart. */
+  get probeTargets(): { playout: PlayoutProbeView; session: SessionProbeView | undefined } {
+    return { playout: this.playout, session: this.session };
   }
 
   /** Sees the caller's frames before any pipeline does (answering-machine detection). */

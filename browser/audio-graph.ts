@@ -3,7 +3,7 @@
  * resampler does all rate conversion), one media-hub worklet for every call, and one
  * MediaStreamAudioDestinationNode per slot whose track becomes the call's outgoing audio.
  */
-import { frameSamples } from "../bridge/page-protocol.ts";
+import { frameSamples } from "../bridge/page-frames.ts";
 
 export class AudioGraph {
   private readonly sources = new Map<number, { source: MediaStreamAudioSourceNode; element: HTMLAudioElement }>();

@@ -2,11 +2,11 @@ import { build } from "esbuild";
 import { fileURLToPath } from "node:url";
 
 /** The page's three scripts, bundled in memory at start (about 100 ms): no build step to forget. */
-export interface PageBundle {
+export type PageBundle = {
   "page.js": string;
   "media-worker.js": string;
   "media-hub.worklet.js": string;
-}
+};
 
 const entries: Record<keyof PageBundle, string> = {
   "page.js": "page.ts",

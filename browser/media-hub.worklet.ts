@@ -4,7 +4,7 @@
  * audio thread, so it allocates nothing per quantum: capture buffers come from a pool the
  * media worker returns, playout uses one preallocated ring per slot.
  */
-import { DOWN_HEADER_BYTES, MediaKind, UP_HEADER_BYTES } from "../bridge/page-protocol.ts";
+import { DOWN_HEADER_BYTES, MediaKind, UP_HEADER_BYTES, downKind, downSlot, writeCallerHeader } from "../bridge/page-frames.ts";
 
 declare const sampleRate: number;
 declare function registerProcessor(name: string, ctor: unknown): void;
@@ -96,8 +96,8 @@ class MediaHub extends AudioWorkletProcessor {
       return;
     }
     const view = new DataView(data);
-    const kind = view.getUint8(0);
-    const slot = this.slots[view.getUint16(2, true)];
+    const kind = downKind(view);
+    const slot = this.slots[downSlot(view)];
     if (!slot) return;
     if (kind === MediaKind.Agent) this.enqueue(slot, new Int16Array(data, DOWN_HEADER_BYTES));
     else if (kind === MediaKind.Clear) this.clear(slot);
@@ -176,13 +176,7 @@ class MediaHub extends AudioWorkletProcessor {
       slot.pcm[slot.fill++] = v >= 1 ? 32767 : v <= -1 ? -32768 : (v * 32767) | 0;
       if (slot.fill === this.frameSamples) {
         const frame = slot.frame!;
-        const view = new DataView(frame);
-        view.setUint8(0, MediaKind.Caller);
-        view.setUint8(1, slot.holes);
-        view.setUint16(2, index, true);
-        view.setUint32(4, slot.seq++ >>> 0, true);
-        view.setUint32(8, slot.consumed, true);
-        view.setUint32(12, slot.queued, true);
+        writeCallerHeader(new DataView(frame), index, slot.seq++, slot.consumed, slot.queued, slot.holes);
         this.out?.postMessage(frame, [frame]);
         slot.pcm = undefined;
         slot.frame = undefined;

@@ -88,7 +88,7 @@ export class Phone {
       this.slots.delete(cs.callId);
       this.sessions.delete(cs.callId);
       const by = cs.state === "failed" ? "failed" : this.hungUpHere.delete(cs.callId) ? "local" : "remote";
-      this.emit({ type: "ended", callId: cs.callId, by });
+      this.emit({ type: "ended", sipCallId: cs.callId, by });
     });
   }
 
@@ -98,7 +98,7 @@ export class Phone {
     const alert = Object.entries(headers).find(([k]) => k.toLowerCase() === "alert-info")?.[1];
     this.emit({
       type: "incoming",
-      callId: cs.callId,
+      sipCallId: cs.callId,
       telephonySessionId: cs.sessionId,
       partyId: cs.partyId,
       from: cs.remoteNumber || numberOf(cs.remotePeer),
@@ -132,7 +132,7 @@ export class Phone {
   /** Once answered: feed the caller into the slot; report when ICE/DTLS are up (audio sent earlier is lost). */
   private startMedia(cs: CallSession, slot: number): void {
     const pc = cs.rtcPeerConnection;
-    void pinSendCodec(pc, this.codec()).catch((err) => this.emit({ type: "log", level: "warn", msg: `could not pin the send codec: ${String(err)}`, callId: cs.callId }));
+    void pinSendCodec(pc, this.codec()).catch((err) => this.emit({ type: "log", level: "warn", msg: `could not pin the send codec: ${String(err)}`, sipCallId: cs.callId }));
     // The SDK's own element would play the caller to a speaker nobody hears.
     if (cs.audioElement) cs.audioElement.muted = true;
     const receiver = pc.getReceivers().find((r) => r.track.kind === "audio");
@@ -140,7 +140,7 @@ export class Phone {
     this.graph().activate(slot);
     const connected = () => {
       if (pc.connectionState !== "connected") return false;
-      this.emit({ type: "mediaConnected", callId: cs.callId, slot });
+      this.emit({ type: "mediaConnected", sipCallId: cs.callId, slot });
       return true;
     };
     if (!connected()) {
@@ -166,11 +166,11 @@ export class Phone {
   async run(cmd: Command): Promise<void> {
     switch (cmd.type) {
       case "answer": {
-        const cs = this.session(cmd.callId) as InboundCallSession;
+        const cs = this.session(cmd.sipCallId) as InboundCallSession;
         this.prepareMedia(cs, cmd.slot);
         await cs.answer();
         this.startMedia(cs, cmd.slot);
-        this.emit({ type: "answered", callId: cs.callId, codec: await this.negotiatedCodec(cs), telephonySessionId: cs.sessionId, partyId: cs.partyId });
+        this.emit({ type: "answered", sipCallId: cs.callId, codec: await this.negotiatedCodec(cs), telephonySessionId: cs.sessionId, partyId: cs.partyId });
         return;
       }
       case "call": {
@@ -180,11 +180,11 @@ export class Phone {
           this.track(cs);
           this.prepareMedia(cs, cmd.slot);
           // Before anything else about this call, so the host knows its Call-ID.
-          this.emit({ type: "outgoing", requestId: cmd.requestId, callId: cs.callId, to: cmd.to });
+          this.emit({ type: "outgoing", requestId: cmd.requestId, sipCallId: cs.callId, to: cmd.to });
           cs.once("answered", () => {
             this.startMedia(cs, cmd.slot);
             void this.negotiatedCodec(cs).then((codec) =>
-              this.emit({ type: "answered", callId: cs.callId, codec, telephonySessionId: cs.sessionId, partyId: cs.partyId }),
+              this.emit({ type: "answered", sipCallId: cs.callId, codec, telephonySessionId: cs.sessionId, partyId: cs.partyId }),
             );
           });
         };
@@ -194,10 +194,10 @@ export class Phone {
         return;
       }
       case "decline":
-        await (this.session(cmd.callId) as InboundCallSession).decline();
+        await (this.session(cmd.sipCallId) as InboundCallSession).decline();
         return;
       case "hangup": {
-        const cs = this.session(cmd.callId);
+        const cs = this.session(cmd.sipCallId);
         this.hungUpHere.add(cs.callId);
         if (cs.state === "answered") await cs.hangup();
         else if (cs.direction === "inbound") await (cs as InboundCallSession).decline();
@@ -205,22 +205,22 @@ export class Phone {
         return;
       }
       case "dtmf":
-        this.session(cmd.callId).sendDtmf(cmd.digits);
+        this.session(cmd.sipCallId).sendDtmf(cmd.digits);
         return;
       case "hold":
-        await this.session(cmd.callId).hold();
+        await this.session(cmd.sipCallId).hold();
         return;
       case "unhold":
-        await this.session(cmd.callId).unhold();
+        await this.session(cmd.sipCallId).unhold();
         return;
       case "mute":
-        this.session(cmd.callId).mute();
+        this.session(cmd.sipCallId).mute();
         return;
       case "unmute":
-        this.session(cmd.callId).unmute();
+        this.session(cmd.sipCallId).unmute();
         return;
       case "transfer": {
-        const cs = this.session(cmd.callId);
+        const cs = this.session(cmd.sipCallId);
         if (cmd.mode === "blind") return void (await cs.transfer(cmd.target));
         // Warm: the caller is held while the target is called; once the target answers, RingCentral
         // joins them (REFER with Replaces). The consultation leg carries silence, not a microphone.
@@ -239,7 +239,7 @@ export class Phone {
         return;
       }
       case "recording": {
-        const cs = this.session(cmd.callId);
+        const cs = this.session(cmd.sipCallId);
         const result = cmd.action === "start" ? await cs.startRecording() : await cs.stopRecording();
         if (result.code !== 0) throw new Error(`recording ${cmd.action} refused: ${result.description}`);
         return;
@@ -267,9 +267,9 @@ export class Phone {
     return out;
   }
 
-  private session(callId: string): CallSession {
-    const cs = this.sessions.get(callId);
-    if (!cs) throw new Error(`no call session ${callId}`);
+  private session(sipCallId: string): CallSession {
+    const cs = this.sessions.get(sipCallId);
+    if (!cs) throw new Error(`no call session ${sipCallId}`);
     return cs;
   }
 }

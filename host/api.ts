@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type Response, type Router } from "express";
-import { timingSafeEqual } from "node:crypto";
 import { z } from "zod";
+import { secretEquals } from "../bridge/secret-equal.ts";
 import { callView } from "./calls.ts";
 import type { Host } from "./host.ts";
 
@@ -42,9 +42,7 @@ export function apiRouter(host: Host, apiToken: string | undefined): Router {
     if (!apiToken) return void res.status(503).json({ error: "api_disabled", message: "set API_TOKEN to use the API" });
     const header = req.header("authorization") ?? "";
     if (!/^bearer /i.test(header)) return void res.status(401).setHeader("WWW-Authenticate", "Bearer").json({ error: "unauthorized", message: "Authorization: Bearer <API_TOKEN> is required" });
-    const given = Buffer.from(header.slice(7).trim());
-    const expected = Buffer.from(apiToken);
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return void res.status(403).json({ error: "forbidden", message: "the bearer token is wrong" });
+    if (!secretEquals(header.slice(7).trim(), apiToken)) return void res.status(403).json({ error: "forbidden", message: "the bearer token is wrong" });
     next();
   };
   r.use("/calls", auth, express.json({ limit: "32kb" }));

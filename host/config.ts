@@ -1,10 +1,9 @@
-import { existsSync, statSync } from "node:fs";
+import { existsSync } from "node:fs";
 import dotenv from "dotenv";
 import { z } from "zod";
+import { PROTOCOLS, protocolNamed, type PipelineProfile } from "../bridge/pipeline/index.ts";
+import { MAX_TIMER_MS, boolean, clientId, clientSecret, describeScheme, integer, jwt, oneOf, pathKind, patterns, serverUrl, urlWith } from "./config-fields.ts";
 
-export type PipelineProtocol = "twilio" | "l16";
-export type PipelineEncoding = "mulaw" | "l16";
-export type L16SampleRate = 8000 | 16000 | 24000 | 48000;
 export type AnswerMode = "auto" | "webhook";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 
@@ -17,18 +16,10 @@ export interface RingCentralConfig {
   insecureSipTls: boolean;
 }
 
-/** Audio carried inside the Twilio-style envelope. */
-export interface PipelineAudio {
-  encoding: PipelineEncoding;
-  sampleRate: 8000 | 16000 | 24000;
-}
-
 export interface PipelineConfig {
   url: string;
-  protocol: PipelineProtocol;
-  audio: PipelineAudio;
-  /** Sample rate of the raw `l16` protocol. */
-  l16SampleRate: L16SampleRate;
+  /** Protocol, encoding and rate, from PIPELINE_PROTOCOL and that protocol's own settings. */
+  profile: PipelineProfile;
   connectTimeoutMs: number;
   /** The pipeline is down as a call arrives: apologise and hang up, or leave the call ringing. */
   downAction: "message" | "ring";
@@ -70,15 +61,6 @@ export interface AnswerConfig {
   refusedAction: "ring" | "decline";
 }
 
-/** "+1650*, +44*" → anchored regexes; `*` matches any run of characters. */
-function patterns(list: string | undefined): RegExp[] {
-  return (list ?? "")
-    .split(",")
-    .map((p) => p.trim())
-    .filter(Boolean)
-    .map((p) => new RegExp(`^${p.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*")}$`));
-}
-
 type CredentialKey = "clientId" | "clientSecret" | "jwt";
 
 /** What the demo gets: it fills the credentials from the offline twin. */
@@ -106,103 +88,15 @@ export class ConfigError extends Error {
 // Values never echoed in a message (a pipeline URL may carry an access token).
 const SECRET_VARS = new Set(["RINGCENTRAL_CLIENT_SECRET", "RINGCENTRAL_JWT_TOKEN", "PIPELINE_URL", "API_TOKEN", "WEBHOOK_VERIFICATION_TOKEN"]);
 
-const CONSOLE_HINT = "copy it from your app in the RingCentral developer console";
-const BOOL_VALUES: Record<string, boolean> = { true: true, "1": true, yes: true, false: false, "0": false, no: false };
-const MAX_TIMER_MS = 2_147_483_647; // setTimeout fires at once beyond this
-
-function urlWith(protocols: readonly string[], problem: (input: string) => string) {
-  return z.string().refine(
-    (s) => {
-      try {
-        return protocols.includes(new URL(s).protocol);
-      } catch {
-        return false;
-      }
-    },
-    { error: (iss) => problem(String(iss.input)) },
-  );
-}
-
-function boolean(name: string) {
-  return z
-    .string()
-    .refine((s) => Object.hasOwn(BOOL_VALUES, s.toLowerCase()), {
-      error: (iss) => `must be true or false (or 1/0, yes/no), got "${String(iss.input)}": set ${name}=true or ${name}=false`,
-    })
-    .transform((s) => BOOL_VALUES[s.toLowerCase()]);
-}
-
-function integer(min: number, max: number, range: string, example: string) {
-  return z
-    .string()
-    .refine((s) => /^\d+$/.test(s) && Number(s) >= min && Number(s) <= max, {
-      error: (iss) => `must be ${range}, got "${String(iss.input)}": ${example}`,
-    })
-    .transform(Number);
-}
-
-function oneOf<const T extends string>(values: readonly T[], hint: string) {
-  return z
-    .string()
-    .transform((s) => s.toLowerCase())
-    .refine((s): s is T => (values as readonly string[]).includes(s), {
-      error: (iss) => `must be ${values.length === 2 ? values.join(" or ") : `one of ${values.join(", ")}`}, got "${String(iss.input)}": ${hint}`,
-    });
-}
-
-// Names the common http(s) mistake without echoing anything: a pipeline URL may hold a token.
-function describeScheme(url: string): string {
-  try {
-    const { protocol } = new URL(url);
-    return protocol === "http:" || protocol === "https:" ? `uses ${protocol}//` : "has another scheme";
-  } catch {
-    return "is not a URL";
-  }
-}
-
-// Kind of path (file or directory), or undefined when it is absent or unreadable.
-function pathKind(p: string): "file" | "dir" | "other" | undefined {
-  try {
-    if (!existsSync(p)) return undefined;
-    const st = statSync(p);
-    return st.isFile() ? "file" : st.isDirectory() ? "dir" : "other";
-  } catch {
-    return undefined;
-  }
-}
-
-const clientId = z
-  .string({ error: `is not set: ${CONSOLE_HINT}` })
-  .regex(/^[A-Za-z0-9_-]+$/, { error: `is set but is not a valid client ID (letters, digits, - and _ only): ${CONSOLE_HINT}` });
-const clientSecret = z
-  .string({ error: `is not set: ${CONSOLE_HINT}` })
-  .regex(/^\S+$/, { error: `is set but contains whitespace: ${CONSOLE_HINT}` });
-const jwt = z
-  .string({ error: "is not set: create a JWT credential in the RingCentral developer console and paste it here" })
-  .regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, {
-    error: "is set but does not look like a JWT (three base64url parts separated by dots): paste the whole JWT credential from the RingCentral developer console",
-  });
-
-const serverUrl = urlWith(
-  ["http:", "https:"],
-  (s) => `must be an http(s) URL, got "${s}": use https://platform.ringcentral.com (production) or https://platform.devtest.ringcentral.com (sandbox)`,
-)
-  // Trailing slashes would double up when API paths are appended.
-  .transform((s) => s.replace(/\/+$/, ""))
-  .default("https://platform.ringcentral.com");
-
-const schemas = {
+// Built per load: the protocol list (bridge/pipeline/index.ts) decides which PIPELINE_* exist.
+const schemas = () => ({
   RINGCENTRAL_SIP_INSECURE_TLS: boolean("RINGCENTRAL_SIP_INSECURE_TLS").default(false),
   PIPELINE_URL: z
     .string({ error: "is not set: set it to your pipeline's WebSocket URL, e.g. wss://agent.example.com/media" })
     .pipe(urlWith(["ws:", "wss:"], (s) => `is set but ${describeScheme(s)}, not ws:// or wss://: set it to your pipeline's WebSocket URL`)),
-  PIPELINE_PROTOCOL: oneOf(["twilio", "l16"], "use twilio (Twilio Media Streams envelope) or l16 (raw PCM frames)").default("twilio"),
-  PIPELINE_AUDIO: oneOf(["mulaw", "l16-8000", "l16-16000", "l16-24000"], "the audio inside the Twilio envelope; mulaw is audio/x-mulaw 8 kHz")
-    .transform((s): PipelineAudio => (s === "mulaw" ? { encoding: "mulaw", sampleRate: 8000 } : { encoding: "l16", sampleRate: Number(s.slice(4)) as PipelineAudio["sampleRate"] }))
-    .default({ encoding: "mulaw", sampleRate: 8000 }),
-  PIPELINE_SAMPLE_RATE: oneOf(["8000", "16000", "24000", "48000"], "the sample rate of the l16 protocol, in Hz")
-    .transform((s) => Number(s) as L16SampleRate)
-    .default(16000),
+  PIPELINE_PROTOCOL: oneOf(PROTOCOLS.map((p) => p.name), `use ${PROTOCOLS.map((p) => p.summary).join(" or ")}`).default(PROTOCOLS[0].name),
+  // Each protocol's own variables (bridge/pipeline/): a new protocol brings its settings with it.
+  ...Object.fromEntries(PROTOCOLS.flatMap((p) => Object.entries(p.settings)).map(([name, s]) => [name, oneOf(s.values, s.hint).default(s.default)])),
   PIPELINE_CONNECT_TIMEOUT_MS: integer(1, MAX_TIMER_MS, "a positive whole number of milliseconds", "how long to wait for the pipeline to accept a call, e.g. 3000").default(3000),
   PIPELINE_DOWN_ACTION: oneOf(["message", "ring"], "what to do when the pipeline cannot be reached as a call arrives: message answers, plays a short apology and hangs up; ring leaves the call ringing (to voicemail or another device)").default("message"),
   PIPELINE_DROP_ACTION: oneOf(["hangup", "reconnect"], "what to do when the pipeline drops mid-call: hangup ends the call; reconnect dials again and sends a fresh start").default("hangup"),
@@ -252,7 +146,7 @@ const schemas = {
     .optional(),
   LOG_LEVEL: oneOf(["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info suits production, debug for troubleshooting").default("info"),
   SIP_INFO_CACHE: z.string().default(".cache/sip-info.json"),
-};
+});
 
 // Unset and empty mean the same thing: `.env.example` leaves optional values empty.
 function clean(value: string | undefined): string | undefined {
@@ -271,7 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadConfi
     ? { RINGCENTRAL_CLIENT_ID: clientId.optional(), RINGCENTRAL_CLIENT_SECRET: clientSecret.optional(), RINGCENTRAL_JWT_TOKEN: jwt.optional() }
     : { RINGCENTRAL_CLIENT_ID: clientId, RINGCENTRAL_CLIENT_SECRET: clientSecret, RINGCENTRAL_JWT_TOKEN: jwt };
   // Server URL first, then credentials: problems are listed in the order of `.env.example`.
-  const schema = z.object({ RINGCENTRAL_SERVER_URL: serverUrl, ...credentials, ...schemas });
+  const schema = z.object({ RINGCENTRAL_SERVER_URL: serverUrl, ...credentials, ...schemas() });
 
   const raw: Record<string, string | undefined> = {};
   for (const name of Object.keys(schema.shape)) raw[name] = clean(env[name]);
@@ -304,9 +198,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadConfi
     },
     pipeline: {
       url: v.PIPELINE_URL,
-      protocol: v.PIPELINE_PROTOCOL,
-      audio: v.PIPELINE_AUDIO,
-      l16SampleRate: v.PIPELINE_SAMPLE_RATE,
+      profile: pipelineProfile(v.PIPELINE_PROTOCOL, v),
       connectTimeoutMs: v.PIPELINE_CONNECT_TIMEOUT_MS,
       downAction: v.PIPELINE_DOWN_ACTION,
       dropAction: v.PIPELINE_DROP_ACTION,
@@ -332,6 +224,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadConfi
     logLevel: v.LOG_LEVEL,
     sipInfoCachePath: v.SIP_INFO_CACHE,
   };
+}
+
+/** The chosen protocol's profile from its (validated) settings. */
+function pipelineProfile(name: string, values: Record<string, unknown>): PipelineProfile {
+  const protocol = protocolNamed(name)!;
+  return protocol.profile(Object.fromEntries(Object.keys(protocol.settings).map((k) => [k, String(values[k])])));
 }
 
 export interface DotEnvResult {

@@ -106,7 +106,7 @@ async function main(): Promise<number> {
     const hostCall = host.calls.list()[0];
     const stream = hostCall?.streamStats;
     const toPipeline = stream?.callerFrames ?? 0;
-    const rate = config.pipeline.protocol === "l16" ? config.pipeline.l16SampleRate : config.pipeline.audio.sampleRate;
+    const rate = config.pipeline.profile.sampleRate;
     const fromPipeline = Math.round((stream?.agentSamples ?? 0) / (rate / 50));
     say("");
     say("demo summary");

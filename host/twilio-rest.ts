@@ -1,5 +1,5 @@
 import express, { type Router } from "express";
-import { timingSafeEqual } from "node:crypto";
+import { secretEquals } from "../bridge/secret-equal.ts";
 import type { Host } from "./host.ts";
 
 /**
@@ -13,9 +13,7 @@ export function twilioRestRouter(host: Host, apiToken: string | undefined): Rout
     if (!apiToken) return void res.status(404).json({ code: 20404, message: "the Twilio-compatible route needs API_TOKEN set on the host", status: 404 });
     const auth = req.headers.authorization ?? "";
     const password = /^basic /i.test(auth) ? Buffer.from(auth.slice(6), "base64").toString().split(":").slice(1).join(":") : "";
-    const a = Buffer.from(password);
-    const b = Buffer.from(apiToken);
-    if (a.length !== b.length || !timingSafeEqual(a, b)) {
+    if (!secretEquals(password, apiToken)) {
       res.setHeader("WWW-Authenticate", 'Basic realm="rc-voice-host"');
       return void res.status(401).json({ code: 20003, message: "Authenticate: Basic auth with API_TOKEN as the password", status: 401 });
     }

@@ -1,9 +1,9 @@
 import express, { type Router } from "express";
-import { timingSafeEqual } from "node:crypto";
 import { z } from "zod";
 import type { Logger } from "pino";
+import { secretEquals } from "../bridge/secret-equal.ts";
 
-/** The parts of a telephony/sessions event the host acts on (ringcentral-wire.md §5). */
+/** The parts of a telephony/sessions event the host acts on (docs/WIRE.md §5.4). */
 const party = z.object({
   id: z.string(),
   extensionId: z.string().optional(),
@@ -52,9 +52,7 @@ export class WebhookReceiver {
         res.setHeader("Validation-Token", validation);
         return void res.status(200).end();
       }
-      const given = Buffer.from(req.header("Verification-Token") ?? "");
-      const expected = Buffer.from(this.verificationToken);
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      if (!secretEquals(req.header("Verification-Token"), this.verificationToken)) {
         this.log.warn({ ip: req.ip }, "webhook: wrong or missing Verification-Token");
         return void res.status(403).json({ error: "forbidden", message: "Verification-Token is missing or wrong" });
       }

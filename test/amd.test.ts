@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { existsSync, readFileSync } from "node:fs";
 import wavefile from "wavefile";
-import { AnsweringMachineDetector, type AmdDecision, type AmdOptions } from "../bridge/amd.ts";
+import { AnsweringMachineDetector, type AmdDecision, type AmdOptions } from "../bridge/amd/index.ts";
 
 // Answering-machine detector on generated audio: "hello?" greetings (synthetic glottal-pulse voice
 // through formant filters, and the example recording cut to 0.5 s when it is checked out), voicemail

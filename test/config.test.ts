@@ -45,9 +45,7 @@ describe("loadConfig", () => {
       },
       pipeline: {
         url: valid.PIPELINE_URL,
-        protocol: "twilio",
-        audio: { encoding: "mulaw", sampleRate: 8000 },
-        l16SampleRate: 16000,
+        profile: { protocol: "twilio", encoding: "mulaw", sampleRate: 8000 },
         connectTimeoutMs: 3000,
         downAction: "message",
         dropAction: "hangup",
@@ -87,7 +85,8 @@ describe("loadConfig", () => {
     });
     expect(config.ringcentral.serverUrl).toBe("https://platform.devtest.ringcentral.com");
     expect(config.ringcentral.insecureSipTls).toBe(true);
-    expect(config.pipeline).toMatchObject({ protocol: "l16", audio: { encoding: "l16", sampleRate: 24000 }, l16SampleRate: 48000, connectTimeoutMs: 500 });
+    // PIPELINE_AUDIO is checked but belongs to the twilio protocol: the l16 profile takes PIPELINE_SAMPLE_RATE.
+    expect(config.pipeline).toMatchObject({ profile: { protocol: "l16", encoding: "l16", sampleRate: 48000 }, connectTimeoutMs: 500 });
     expect(config.chrome).toEqual({ headless: false, executablePath: chrome });
     expect(config.http).toEqual({ host: "0.0.0.0", port: 0 });
     expect(config.answer).toEqual({ mode: "webhook", maxConcurrentCalls: 2, allow: [], deny: [], refusedAction: "ring" });

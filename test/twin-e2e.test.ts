@@ -544,7 +544,7 @@ async function rawSipClient(url: string) {
   const callId = randomUUID();
   const tag = randomBytes(4).toString("hex");
 
-  /** REGISTER with RingCentral's digest (ringcentral-wire.md §1); returns the final status line. */
+  /** REGISTER with RingCentral's digest (docs/WIRE.md §1.3); returns the final status line. */
   async function register(info: SipInfo, opts: { password?: string; instanceId: string }): Promise<string> {
     const send = (extra: string[]) => {
       const lines = [

@@ -1,27 +1,28 @@
+/**
+ * The pipeline protocols the host speaks: the one list. A new protocol is one file exporting a
+ * PipelineProtocol (see ./protocol.ts) plus one line here (docs/ARCHITECTURE.md shows the diff).
+ */
+import { l16Protocol } from "./l16.ts";
+import type { PipelineProfile, PipelineProtocol } from "./protocol.ts";
 import type { PipelineHandlers, PipelineOptions, PipelineSession } from "./session.ts";
-import { L16Session, type L16Rate } from "./l16.ts";
-import { TwilioSession, type TwilioAudio } from "./twilio.ts";
+import { twilioProtocol } from "./twilio.ts";
 
-export type PipelineProfile = { protocol: "twilio"; audio: TwilioAudio } | { protocol: "l16"; sampleRate: L16Rate };
+export const PROTOCOLS: readonly PipelineProtocol[] = [twilioProtocol, l16Protocol];
 
-/** The one place that knows every profile. */
+export function protocolNamed(name: string): PipelineProtocol | undefined {
+  return PROTOCOLS.find((p) => p.name === name);
+}
+
 export function createPipelineSession(profile: PipelineProfile, opts: PipelineOptions, handlers: PipelineHandlers): PipelineSession {
-  switch (profile.protocol) {
-    case "twilio":
-      return new TwilioSession(opts, profile.audio, handlers);
-    case "l16":
-      return new L16Session(opts, profile.sampleRate, handlers);
-  }
+  const protocol = protocolNamed(profile.protocol);
+  if (!protocol) throw new Error(`unknown pipeline protocol ${profile.protocol}`);
+  return protocol.createSession(profile, opts, handlers);
 }
 
 /** An 8 kHz pipeline gains nothing from Opus: PCMU carries its audio as is, with no Opus work at all. */
 export function profileWantsPcmu(profile: PipelineProfile): boolean {
-  return profileSampleRate(profile) === 8000;
+  return profile.sampleRate === 8000;
 }
 
-/** The sample rate the page's audio graph runs at for a profile. */
-export function profileSampleRate(profile: PipelineProfile): number {
-  return profile.protocol === "twilio" ? profile.audio.sampleRate : profile.sampleRate;
-}
-
+export type { PipelineProfile, PipelineProtocol, ProtocolSetting, SampleRate } from "./protocol.ts";
 export type { PipelineSession, PipelineHandlers, PipelineOptions, StreamInfo } from "./session.ts";

@@ -1,9 +1,19 @@
 import { randomBytes } from "node:crypto";
 import WebSocket from "ws";
 import { dialPipeline } from "./dial.ts";
+import { mediaProbe } from "../probe.ts";
 import type { PipelineHandlers, PipelineOptions, PipelineSession, StreamInfo } from "./session.ts";
+import type { PipelineProtocol, SampleRate } from "./protocol.ts";
 
-export type L16Rate = 8000 | 16000 | 24000 | 48000;
+export const l16Protocol: PipelineProtocol = {
+  name: "l16",
+  summary: "l16 (raw PCM frames)",
+  settings: {
+    PIPELINE_SAMPLE_RATE: { values: ["8000", "16000", "24000", "48000"], default: "16000", hint: "the sample rate of the l16 protocol, in Hz" },
+  },
+  profile: ({ PIPELINE_SAMPLE_RATE: rate }) => ({ protocol: "l16", encoding: "l16", sampleRate: Number(rate) as SampleRate }),
+  createSession: (profile, opts, handlers) => new L16Session(opts, profile.sampleRate, handlers),
+};
 
 /**
  * The L16 profile (docs/PROTOCOL.md): one JSON `start`, then binary PCM16 LE 20 ms frames both
@@ -17,7 +27,7 @@ export class L16Session implements PipelineSession {
 
   constructor(
     private readonly opts: PipelineOptions,
-    readonly sampleRate: L16Rate,
+    readonly sampleRate: SampleRate,
     private readonly on: PipelineHandlers,
   ) {}
 
@@ -55,6 +65,7 @@ export class L16Session implements PipelineSession {
 
   sendCallerAudio(pcm: Int16Array): void {
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength));
+    mediaProbe?.onCallerForwarded(this, pcm);
   }
 
   sendMarkPlayed(name: string): void {

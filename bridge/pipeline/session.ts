@@ -1,6 +1,6 @@
 /**
  * One stream: the connection to the pipeline for one call. Each profile (twilio, l16) is one
- * file implementing this; adding a profile means adding one file and one line in ./index.ts.
+ * file implementing this (and exporting its PipelineProtocol); ./index.ts lists them.
  */
 export interface StreamInfo {
   /** RingCentral telephonySessionId (Call Control's id); falls back to the host's call id. */

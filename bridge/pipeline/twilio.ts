@@ -2,9 +2,23 @@ import { randomBytes } from "node:crypto";
 import alawmulaw from "alawmulaw";
 import WebSocket from "ws";
 import type { PipelineHandlers, PipelineOptions, PipelineSession, StreamInfo } from "./session.ts";
+import type { PipelineProfile, PipelineProtocol } from "./protocol.ts";
 import { dialPipeline } from "./dial.ts";
+import { mediaProbe } from "../probe.ts";
 
-export type TwilioAudio = { encoding: "mulaw"; sampleRate: 8000 } | { encoding: "l16"; sampleRate: 8000 | 16000 | 24000 };
+/** PIPELINE_AUDIO: the audio inside the envelope. */
+const AUDIO = ["mulaw", "l16-8000", "l16-16000", "l16-24000"] as const;
+
+export const twilioProtocol: PipelineProtocol = {
+  name: "twilio",
+  summary: "twilio (Twilio Media Streams envelope)",
+  settings: {
+    PIPELINE_AUDIO: { values: AUDIO, default: "mulaw", hint: "the audio inside the Twilio envelope; mulaw is audio/x-mulaw 8 kHz" },
+  },
+  profile: ({ PIPELINE_AUDIO: audio }) =>
+    audio === "mulaw" ? { protocol: "twilio", encoding: "mulaw", sampleRate: 8000 } : { protocol: "twilio", encoding: "l16", sampleRate: Number(audio.slice(4)) as 8000 | 16000 | 24000 },
+  createSession: (profile, opts, handlers) => new TwilioSession(opts, profile, handlers),
+};
 
 /**
  * Twilio Media Streams, bidirectional, as Twilio sends it (field order included): connected,
@@ -24,7 +38,7 @@ export class TwilioSession implements PipelineSession {
 
   constructor(
     private readonly opts: PipelineOptions,
-    private readonly audio: TwilioAudio,
+    private readonly audio: PipelineProfile,
     private readonly on: PipelineHandlers,
   ) {
     this.sampleRate = audio.sampleRate;
@@ -82,6 +96,7 @@ export class TwilioSession implements PipelineSession {
     this.send(
       `{"event":"media","sequenceNumber":"${this.nextSeq()}","media":{"track":"inbound","chunk":"${chunk}","timestamp":"${timestamp}","payload":"${payload}"},"streamSid":"${this.streamSid}"}`,
     );
+    mediaProbe?.onCallerForwarded(this, pcm);
   }
 
   sendMarkPlayed(name: string): void {

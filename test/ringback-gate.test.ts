@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AnsweringMachineDetector, type AmdDecision } from "../bridge/amd.ts";
-import { RingbackGate } from "../host/amd-gate.ts";
+import { AnsweringMachineDetector, RingbackGate, type AmdDecision } from "../bridge/amd/index.ts";
 import { loadWav } from "../twin/caller/source.ts";
 
 const RATE = 8000;

@@ -1,21 +1,4 @@
-import { AnsweringMachineDetector, type AmdResult } from "../bridge/amd.ts";
-import type { CallStream } from "../bridge/stream.ts";
-
-export interface AmdRequest {
-  mode: "detect" | "human-only" | "leave-message";
-  maxDecisionMs?: number;
-}
-
-export interface AmdVerdict {
-  result: AmdResult;
-  reason: string;
-  atMs: number;
-  /** leave-message: when the voicemail beep was heard (audio time). */
-  beepAtMs?: number;
-}
-
-/** The detector's own beep wait (20 s) plus a margin: past this, leave the message anyway. */
-const BEEP_GUARD_MS = 21_000;
+import { goertzelCoeff, goertzelPower } from "../goertzel.ts";
 
 /** Ringback frequencies: North America 440+480, Europe 425, UK 400+450 (ITU-T E.180). */
 const RINGBACK_HZ = [400, 425, 440, 450, 480];
@@ -25,6 +8,8 @@ const RINGBACK_WATCH_MS = 300;
 const RINGBACK_GAP_MS = 4500;
 /** Voice that ends ringing: the callee said something. */
 const VOICE_DBFS = -45;
+
+const FULL_SCALE_SQ = 32768 * 32768;
 
 /**
  * RingCentral answers an outbound call with 200 OK at once and then plays ringback until the
@@ -44,7 +29,7 @@ export class RingbackGate {
     private readonly sampleRate: number,
     private readonly pass: (frame: Int16Array) => void,
   ) {
-    this.coeffs = RINGBACK_HZ.map((hz) => 2 * Math.cos((2 * Math.PI * hz) / sampleRate));
+    this.coeffs = RINGBACK_HZ.map((hz) => goertzelCoeff(hz, sampleRate));
   }
 
   push(frame: Int16Array): void {
@@ -86,47 +71,11 @@ export class RingbackGate {
     let best = 0;
     let second = 0;
     for (const c of this.coeffs) {
-      let s1 = 0;
-      let s2 = 0;
-      for (let i = 0; i < n; i++) {
-        const s0 = frame[i] / 32768 + c * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-      }
-      const p = (2 * (s1 * s1 + s2 * s2 - c * s1 * s2)) / (n * n);
+      const p = goertzelPower(frame, c) / FULL_SCALE_SQ;
       if (p > best) [best, second] = [p, best];
       else if (p > second) second = p;
     }
-    // One tone, or two (440+480 / 400+450): a sine of power p carries p of mean energy here.
-    return { ring: (best + second) / energy > 0.75, dbfs };
+    // One tone, or two (440+480 / 400+450): a sine of Goertzel power p carries p / 2 of mean energy.
+    return { ring: (best + second) / 2 / energy > 0.75, dbfs };
   }
-}
-
-/**
- * Listens to the callee's first seconds through the stream's tap and resolves with who answered.
- * In leave-message mode a machine resolves only once its beep has sounded (or the wait ran out),
- * so the pipeline starts speaking into the recording, not over the greeting.
- */
-export function detectCallee(stream: CallStream, sampleRate: number, req: AmdRequest, onDecision: (v: AmdVerdict) => void): Promise<AmdVerdict> {
-  return new Promise((resolve) => {
-    let decided: AmdVerdict | undefined;
-    const done = (v: AmdVerdict) => {
-      stream.tap = undefined;
-      clearTimeout(guard);
-      resolve(v);
-    };
-    const detector = new AnsweringMachineDetector(
-      { sampleRate, maxDecisionMs: req.maxDecisionMs, waitForBeep: req.mode === "leave-message" },
-      (d) => {
-        decided = { result: d.result, reason: d.reason, atMs: d.atMs };
-        onDecision(decided);
-        if (d.result !== "machine" || req.mode !== "leave-message") done(decided);
-      },
-      (atMs) => done({ ...decided!, beepAtMs: atMs }),
-    );
-    const gate = new RingbackGate(sampleRate, (pcm) => detector.push(pcm));
-    stream.tap = (pcm) => gate.push(pcm);
-    const guard = setTimeout(() => done(decided ?? { result: "unknown", reason: "no audio", atMs: 0 }), (req.maxDecisionMs ?? 4000) + BEEP_GUARD_MS);
-    guard.unref();
-  });
 }

@@ -1,0 +1,80 @@
+/**
+ * The page link's binary media frames, written and read by both ends: the page's audio worklet
+ * (browser/media-hub.worklet.ts) and the host (bridge/page-link.ts). Every frame is one
+ * ArrayBuffer: a fixed little-endian header, then mono PCM16 LE at the page's sample rate. Caller
+ * frames carry the slot's playout counters, so the host paces playback and fires marks from the
+ * capture stream itself, with no extra messages.
+ *
+ * The functions take positions, not objects: the worklet writes a header every 20 ms per call on a
+ * real-time thread, and the host reads one into a reused header, so neither allocates per frame.
+ */
+
+export const enum MediaKind {
+  /** Page → host: 20 ms of the caller's audio for a slot. */
+  Caller = 1,
+  /** Host → page: agent audio to queue for a slot. */
+  Agent = 2,
+  /** Host → page: drop everything queued for a slot (barge-in). */
+  Clear = 3,
+}
+
+/** Caller frame header: kind u8, holes u8, slot u16, seq u32, consumed u32, queued u32. */
+export const UP_HEADER_BYTES = 16;
+/** Host → page header: kind u8, flags u8 (0), slot u16, reserved u32 (0). */
+export const DOWN_HEADER_BYTES = 8;
+
+export const FRAME_MS = 20;
+export const frameSamples = (sampleRate: number): number => sampleRate / 50;
+
+export interface CallerFrameHeader {
+  slot: number;
+  seq: number;
+  /** Agent samples the slot has consumed so far (played, or dropped by a clear), mod 2^32. */
+  consumed: number;
+  /** Agent samples queued in the page for this slot now. */
+  queued: number;
+  /** Holes in the agent audio the slot has played (silences under 250 ms inside agent audio), mod 256. */
+  holes: number;
+}
+
+export function newCallerHeader(): CallerFrameHeader {
+  return { slot: 0, seq: 0, consumed: 0, queued: 0, holes: 0 };
+}
+
+/** Page side: stamps a caller frame's header (the PCM follows at UP_HEADER_BYTES). */
+export function writeCallerHeader(view: DataView, slot: number, seq: number, consumed: number, queued: number, holes: number): void {
+  view.setUint8(0, MediaKind.Caller);
+  view.setUint8(1, holes & 0xff);
+  view.setUint16(2, slot, true);
+  view.setUint32(4, seq >>> 0, true);
+  view.setUint32(8, consumed >>> 0, true);
+  view.setUint32(12, queued >>> 0, true);
+}
+
+/** Host side: true and `into` filled when `view` holds a caller frame. */
+export function readCallerHeader(view: DataView, into: CallerFrameHeader): boolean {
+  if (view.byteLength < UP_HEADER_BYTES || view.getUint8(0) !== MediaKind.Caller) return false;
+  into.holes = view.getUint8(1);
+  into.slot = view.getUint16(2, true);
+  into.seq = view.getUint32(4, true);
+  into.consumed = view.getUint32(8, true);
+  into.queued = view.getUint32(12, true);
+  return true;
+}
+
+/** Host side: stamps an agent or clear frame's header. */
+export function writeDownHeader(view: DataView, kind: MediaKind.Agent | MediaKind.Clear, slot: number): void {
+  view.setUint8(0, kind);
+  view.setUint8(1, 0);
+  view.setUint16(2, slot, true);
+  view.setUint32(4, 0, true);
+}
+
+/** Page side: the kind of a host → page frame (0 when too short to be one). */
+export function downKind(view: DataView): number {
+  return view.byteLength < DOWN_HEADER_BYTES ? 0 : view.getUint8(0);
+}
+
+export function downSlot(view: DataView): number {
+  return view.getUint16(2, true);
+}

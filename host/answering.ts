@@ -1,0 +1,154 @@
+import type { Logger } from "pino";
+import type { PageCommands, PageEventOf } from "../bridge/page-link.ts";
+import type { AnswerRules } from "./answer-rules.ts";
+import type { CallLifecycle } from "./call-lifecycle.ts";
+import type { StreamFactory } from "./call-streams.ts";
+import type { Call, CallRegistry } from "./calls.ts";
+import type { AnswerConfig, PipelineConfig } from "./config.ts";
+import type { Metrics } from "./metrics.ts";
+import { WebhookAnswering } from "./webhook-answering.ts";
+import type { TelephonyEvent } from "./webhooks.ts";
+
+/** How long the apology may take beyond its own length (it needs media up to play). */
+const APOLOGY_GRACE_MS = 10_000;
+
+export interface AnsweringDeps {
+  answer: AnswerConfig;
+  downAction: PipelineConfig["downAction"];
+  calls: CallRegistry;
+  rules: AnswerRules;
+  page: PageCommands;
+  streams: StreamFactory;
+  lifecycle: CallLifecycle;
+  metrics: Metrics;
+  log: Logger;
+  /** The pipeline-down message, PCM16 at the page's rate. */
+  apology: Int16Array;
+  sampleRate: number;
+  stopping(): boolean;
+  extensionId(): string | undefined;
+  /** Call Control answer of a call ringing elsewhere, aimed at this host's device. */
+  fetchCall(telephonySessionId: string, partyId: string): Promise<void>;
+}
+
+/**
+ * Where an inbound call's answer is decided: a call rings → the rules (or, in webhook mode, the
+ * webhook's verdict) → the pipeline is dialled first → only then is the call answered. A pipeline
+ * that is down never leaves a caller in dead air: PIPELINE_DOWN_ACTION apologises or lets it ring.
+ */
+export class Answering {
+  private readonly webhook: WebhookAnswering | undefined;
+
+  constructor(private readonly d: AnsweringDeps) {
+    if (d.answer.mode === "webhook") {
+      this.webhook = new WebhookAnswering(
+        {
+          extensionId: d.extensionId,
+          callFor: (id) => d.calls.byTelephonySession(id),
+          busyCalls: () => this.busyCalls(),
+          answer: (call) => this.answer(call),
+          refuse: (call, reason) => this.refuse(call, reason),
+          fetch: d.fetchCall,
+          stopping: d.stopping,
+        },
+        d.rules,
+        d.log,
+      );
+    }
+  }
+
+  /** A call rings here (the page's `incoming`). */
+  async onIncoming(e: PageEventOf<"incoming">): Promise<void> {
+    const call = this.d.calls.add({
+      sipCallId: e.sipCallId,
+      direction: "inbound",
+      from: e.from,
+      fromName: e.fromName,
+      to: e.to,
+      telephonySessionId: e.telephonySessionId,
+      partyId: e.partyId,
+    });
+    this.d.log.info({ call: call.id, from: e.from, to: e.to, telephonySessionId: e.telephonySessionId, partyId: e.partyId, autoAnswer: e.autoAnswer }, "call: ringing");
+    if (this.webhook) {
+      // The webhook decides; it may have already (then the call was approved, or fetched here by Call Control).
+      const decision = this.webhook.decision(call.telephonySessionId);
+      if (decision?.approved) await this.answer(call);
+      else if (decision) await this.refuse(call, decision.reason);
+      return;
+    }
+    const verdict = this.d.rules.check(call.from, this.busyCalls());
+    if (!verdict.answer) return this.refuse(call, verdict.reason);
+    await this.answer(call);
+  }
+
+  /** A telephony/sessions event (deduplicated by the receiver): only webhook mode acts on it. */
+  onTelephonyEvent(event: TelephonyEvent): void {
+    this.webhook?.onEvent(event);
+  }
+
+  /** Dials the pipeline first, then answers: the caller hears the agent from the first moment. */
+  async answer(call: Call): Promise<void> {
+    if (this.d.stopping()) return;
+    const slot = this.d.calls.takeSlot();
+    if (slot === undefined) {
+      this.d.log.warn({ call: call.id, max: this.d.calls.slots }, "call: at MAX_CONCURRENT_CALLS, declining");
+      await this.d.page.request({ type: "decline", sipCallId: call.sipCallId }).catch(() => {});
+      this.d.calls.end(call, "capacity");
+      return;
+    }
+    call.slot = slot;
+    call.state = "answering";
+    this.d.rules.taken();
+    const stream = this.d.streams.create(call, slot);
+    call.stream = stream;
+    try {
+      await stream.open(this.d.streams.info(call));
+    } catch (err) {
+      await this.onPipelineDown(call, (err as Error).message);
+      return;
+    }
+    await this.d.page.request({ type: "answer", sipCallId: call.sipCallId, slot });
+  }
+
+  private async refuse(call: Call, reason: string): Promise<void> {
+    const action = this.d.answer.refusedAction;
+    this.d.log.info({ call: call.id, from: call.from, reason, action }, "call: refused by the rules");
+    call.endReason = `refused: ${reason}`;
+    if (action === "decline") await this.d.page.request({ type: "decline", sipCallId: call.sipCallId }).catch(() => {});
+  }
+
+  /** Answered or being answered: ringing calls do not count against the cap. */
+  private busyCalls(): number {
+    return this.d.calls.active().filter((c) => c.state !== "ringing").length;
+  }
+
+  /** PIPELINE_DOWN_ACTION: apologise and hang up, or leave the call ringing for someone else. */
+  private async onPipelineDown(call: Call, why: string): Promise<void> {
+    const action = this.d.downAction;
+    this.d.metrics.pipelineFailures.inc({ kind: "unreachable" });
+    this.d.log.error({ call: call.id, err: why, action }, "pipeline: unreachable as the call arrives");
+    call.endReason = "pipeline-unreachable";
+    if (action === "ring") {
+      call.stream?.close("pipeline-unreachable");
+      call.stream = undefined;
+      this.d.calls.releaseSlot(call);
+      call.state = "ringing";
+      return;
+    }
+    await this.d.page.request({ type: "answer", sipCallId: call.sipCallId, slot: call.slot! });
+    // Resolves once played, which needs media up: bounded in case it never comes.
+    const apologyMs = (this.d.apology.length * 1000) / this.d.sampleRate;
+    await withTimeout(call.stream!.announce(this.d.apology), apologyMs + APOLOGY_GRACE_MS).catch(() => {});
+    await this.d.lifecycle.hangup(call.id, "pipeline-unreachable");
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`not done within ${ms} ms`)), ms);
+    p.then(
+      (v) => (clearTimeout(t), resolve(v)),
+      (e) => (clearTimeout(t), reject(e)),
+    );
+  });
+}

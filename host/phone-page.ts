@@ -1,0 +1,180 @@
+import type { Browser, Page } from "puppeteer";
+import type { Logger } from "pino";
+import type { PageLink } from "../bridge/page-link.ts";
+import type { PreferredCodec } from "../bridge/page-protocol.ts";
+import { launchChrome } from "./chrome.ts";
+import type { Config } from "./config.ts";
+import type { Metrics } from "./metrics.ts";
+import type { Provisioned, RingCentral } from "./ringcentral.ts";
+
+const CONNECT_TIMEOUT_MS = 15_000;
+const READY_TIMEOUT_MS = 15_000;
+const REGISTER_TIMEOUT_MS = 15_000;
+const UNREGISTER_TIMEOUT_MS = 3000;
+const RELAUNCH_MAX_WAIT_MS = 30_000;
+
+export interface PhonePageOptions {
+  config: Pick<Config, "chrome" | "ringcentral">;
+  rc: RingCentral;
+  link: PageLink;
+  metrics: Metrics;
+  log: Logger;
+  /** The page's audio graph: the pipeline's rate, one audio path per call slot, the codec to pin. */
+  sampleRate: number;
+  slots: number;
+  preferCodec: PreferredCodec;
+  /** Chrome or the page went away: its calls went with it. */
+  onLost(why: string): void;
+  stopping(): boolean;
+}
+
+/**
+ * Chrome and the page in it: launch, build the page's audio graph, register the WebPhone (with a
+ * fresh sipInfo when the cached one is refused), and relaunch with backoff when Chrome or the
+ * page is lost. The one owner of "is the phone up?".
+ */
+export class PhonePage {
+  private browser: Browser | undefined;
+  private page: Page | undefined;
+  private provisioned: Provisioned | undefined;
+  private registered = false;
+  private recovering = false;
+  /** A reload closes the page link on purpose: not a crash to recover from. */
+  private reloading = false;
+
+  constructor(private readonly o: PhonePageOptions) {
+    o.link.on("disconnected", () => this.lost("page link closed"));
+  }
+
+  get status(): { chrome: boolean; registered: boolean } {
+    return { chrome: Boolean(this.browser?.connected), registered: this.registered };
+  }
+
+  get deviceId(): string | undefined {
+    return this.provisioned?.deviceId;
+  }
+
+  /** Chrome's process (diagnostics and the recovery test). */
+  browserProcess() {
+    return this.browser?.process() ?? undefined;
+  }
+
+  /** The page itself (diagnostics and the bench: CDP sessions, `phone.stats()`). */
+  chromePage(): Page | undefined {
+    return this.page;
+  }
+
+  /** Call sessions alive in the page (diagnostics and tests: 0 once every call has ended). */
+  async sessionCount(): Promise<number> {
+    return (await this.page?.evaluate(() => (window as unknown as { phone: { sessionCount(): number } }).phone.sessionCount())) ?? 0;
+  }
+
+  /** First launch, with what RingCentral provisioned. */
+  async start(provisioned: Provisioned): Promise<void> {
+    this.provisioned = provisioned;
+    await this.launch();
+  }
+
+  /** The page reported that registration failed (later in life, e.g. a re-REGISTER). */
+  onRegistrationFailed(error: string): void {
+    this.setRegistered(false);
+    this.o.log.error({ error }, "sip: registration failed");
+  }
+
+  /** Un-REGISTERs, so RingCentral stops ringing this instance at once instead of after expiry. */
+  async unregister(): Promise<void> {
+    if (this.registered) await this.o.link.request({ type: "unregister" }, UNREGISTER_TIMEOUT_MS).catch(() => {});
+    this.setRegistered(false);
+  }
+
+  async close(): Promise<void> {
+    await this.browser?.close().catch(() => {});
+  }
+
+  /** Chrome, the page, its audio graph, and the registration. Run at start and after a crash. */
+  private async launch(): Promise<void> {
+    const { config, link, log } = this.o;
+    const browser = await launchChrome({ executablePath: config.chrome.executablePath, headless: config.chrome.headless, insecureTls: config.ringcentral.insecureSipTls });
+    this.browser = browser;
+    log.info({ headless: config.chrome.headless, version: await browser.version() }, "chrome: launched");
+    browser.on("disconnected", () => {
+      if (this.browser === browser) this.lost("chrome exited");
+    });
+    await browser.defaultBrowserContext().overridePermissions(link.origin, ["microphone"]);
+    const page = await browser.newPage();
+    this.page = page;
+    page.on("pageerror", (err) => log.error({ err: (err as Error).message }, "page: uncaught error"));
+    page.on("error", (err) => this.lost(`page crashed: ${err.message}`));
+    await page.goto(link.pageUrl);
+    await this.configure();
+    await this.register();
+  }
+
+  /** Once the page's control link is up: build its audio graph at the pipeline's rate. */
+  private async configure(): Promise<void> {
+    const { link, sampleRate, slots, preferCodec } = this.o;
+    await link.whenConnected(CONNECT_TIMEOUT_MS);
+    const ready = link.waitFor(["ready"], READY_TIMEOUT_MS, "the page's audio graph to start");
+    link.send({ type: "configure", sampleRate, slots, preferCodec });
+    await ready;
+  }
+
+  private async register(): Promise<void> {
+    const { link, rc, log } = this.o;
+    const attempt = async (p: Provisioned) => {
+      const result = link.waitFor(["registered", "registrationFailed"], REGISTER_TIMEOUT_MS, "SIP registration");
+      link.send({ type: "register", sipInfo: p.sipInfo, instanceId: p.instanceId });
+      const e = await result;
+      if (e.type === "registrationFailed") throw new Error(e.error);
+    };
+    try {
+      await attempt(this.provisioned!);
+    } catch (err) {
+      if (!this.provisioned!.cached) throw err;
+      // A cached sipInfo can go stale (password rotated, device removed): provision afresh once.
+      log.warn({ err: (err as Error).message }, "sip: cached sipInfo failed, provisioning afresh");
+      this.provisioned = await rc.provision({ fresh: true });
+      this.reloading = true;
+      await this.page!.reload().finally(() => (this.reloading = false));
+      await this.configure();
+      await attempt(this.provisioned);
+    }
+    this.setRegistered(true);
+    log.info({ cachedSipInfo: this.provisioned!.cached }, "sip: registered");
+  }
+
+  private setRegistered(on: boolean): void {
+    this.registered = on;
+    this.o.metrics.registered.set(on ? 1 : 0);
+  }
+
+  /**
+   * Chrome or the page went away: its calls are gone with it (their media lived there); then
+   * Chrome is relaunched and the phone re-registered, with backoff until it works or the host stops.
+   */
+  private lost(why: string): void {
+    if (this.o.stopping() || this.recovering || this.reloading) return;
+    this.recovering = true;
+    this.setRegistered(false);
+    this.o.metrics.pageRecoveries.inc();
+    this.o.log.error({ why }, "page: lost; ending its calls and relaunching Chrome");
+    this.o.onLost(why);
+    void (async () => {
+      for (let attempt = 1; !this.o.stopping(); attempt++) {
+        const old = this.browser;
+        this.browser = undefined;
+        await old?.close().catch(() => {});
+        try {
+          await this.launch();
+          this.o.log.info({ attempt }, "page: recovered");
+          break;
+        } catch (err) {
+          const waitMs = Math.min(RELAUNCH_MAX_WAIT_MS, 1000 * 2 ** (attempt - 1));
+          this.o.log.error({ attempt, waitMs, err: (err as Error).message }, "page: relaunch failed, retrying");
+          await new Promise((r) => setTimeout(r, waitMs));
+        }
+      }
+      this.recovering = false;
+    })();
+  }
+}

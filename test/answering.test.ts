@@ -1,0 +1,122 @@
+import { describe, expect, it } from "vitest";
+import { AnswerRules } from "../host/answer-rules.ts";
+import { Answering } from "../host/answering.ts";
+import { CallLifecycle } from "../host/call-lifecycle.ts";
+import { CallRegistry } from "../host/calls.ts";
+import type { AnswerConfig } from "../host/config.ts";
+import { Metrics } from "../host/metrics.ts";
+import type { TelephonyEvent } from "../host/webhooks.ts";
+import { FakePage, FakeStreams, quietLog } from "./support/fake-page.ts";
+
+// The answering decision without Chrome: a fake page records commands, fake streams the pipeline.
+function setup(answer: Partial<AnswerConfig> = {}, downAction: "message" | "ring" = "message") {
+  const config: AnswerConfig = { mode: "auto", maxConcurrentCalls: 2, allow: [], deny: [], refusedAction: "ring", ...answer };
+  const order: string[] = [];
+  const page = new FakePage(order);
+  const streams = new FakeStreams(order);
+  const calls = new CallRegistry(config.maxConcurrentCalls);
+  const metrics = new Metrics();
+  const lifecycle = new CallLifecycle({ calls, page, metrics, log: quietLog, sampleRate: 8000 });
+  const fetched: string[] = [];
+  const answering = new Answering({
+    answer: config,
+    downAction,
+    calls,
+    rules: new AnswerRules(config),
+    page,
+    streams,
+    lifecycle,
+    metrics,
+    log: quietLog,
+    apology: new Int16Array(800),
+    sampleRate: 8000,
+    stopping: () => false,
+    extensionId: () => "101",
+    fetchCall: async (tsid, party) => void fetched.push(`${tsid}/${party}`),
+  });
+  let n = 0;
+  const ring = (from = "+15550001111", telephonySessionId?: string) =>
+    answering.onIncoming({ type: "incoming", sipCallId: `sip-${++n}`, from, to: "+15550009999", autoAnswer: false, telephonySessionId, partyId: telephonySessionId && "p-1" });
+  return { answering, page, streams, calls, metrics, order, ring, fetched };
+}
+
+const inboundEvent = (telephonySessionId: string, from: string, code = "Proceeding"): TelephonyEvent =>
+  ({ telephonySessionId, sequence: 1, parties: [{ id: "p-1", direction: "Inbound", extensionId: "101", from: { phoneNumber: from }, status: { code } }] }) as unknown as TelephonyEvent;
+
+describe("answering", () => {
+  it("dials the pipeline before it answers, with the call's slot", async () => {
+    const { ring, order, page, calls, streams } = setup();
+    await ring();
+    expect(order).toEqual(["pipeline:open", "page:answer"]);
+    const [call] = calls.list();
+    expect(call.state).toBe("answering");
+    expect(page.sent[0]).toEqual({ type: "answer", sipCallId: "sip-1", slot: call.slot });
+    expect(streams.made[0].opened).toHaveLength(1);
+  });
+
+  it("refuses callers the rules deny: left ringing, or declined when ANSWER_REFUSED_ACTION=decline", async () => {
+    const ringing = setup({ deny: [/^\+1999.*$/] });
+    await ringing.ring("+19990001111");
+    expect(ringing.order).toEqual([]);
+    expect(ringing.calls.list()[0].endReason).toMatch(/^refused: caller \+19990001111 matches ANSWER_DENY/);
+
+    const declining = setup({ allow: [/^\+1650.*$/], refusedAction: "decline" });
+    await declining.ring("+15550001111");
+    expect(declining.page.types()).toEqual(["decline"]);
+    expect(declining.streams.made).toHaveLength(0);
+  });
+
+  it("does not take more calls than MAX_CONCURRENT_CALLS; ringing calls do not count", async () => {
+    const { ring, page, calls } = setup({ maxConcurrentCalls: 1, refusedAction: "decline" });
+    await ring();
+    await ring();
+    expect(page.types()).toEqual(["answer", "decline"]);
+    expect(calls.list()[1].endReason).toBe("refused: at MAX_CONCURRENT_CALLS (1)");
+  });
+
+  it("pipeline down, PIPELINE_DOWN_ACTION=message: answers, plays the apology, hangs up", async () => {
+    const { ring, streams, page, calls, metrics } = setup();
+    streams.down = true;
+    await ring();
+    expect(page.types()).toEqual(["answer", "hangup"]);
+    expect(streams.made[0].announced).toBe(1);
+    expect(calls.list()[0].endReason).toBe("pipeline-unreachable");
+    expect((await metrics.pipelineFailures.get()).values[0].value).toBe(1);
+  });
+
+  it("pipeline down, PIPELINE_DOWN_ACTION=ring: the call keeps ringing and gives its slot back", async () => {
+    const { ring, streams, page, calls } = setup({}, "ring");
+    streams.down = true;
+    await ring();
+    expect(page.types()).toEqual([]);
+    const [call] = calls.list();
+    expect(call.state).toBe("ringing");
+    expect(call.slot).toBeUndefined();
+    expect(streams.made[0].closedWith).toEqual(["pipeline-unreachable"]);
+    // Both slots are free again.
+    expect([calls.takeSlot(), calls.takeSlot(), calls.takeSlot()]).toEqual([0, 1, undefined]);
+  });
+
+  it("webhook mode: answers only once the webhook approved the session", async () => {
+    const { answering, ring, page, fetched } = setup({ mode: "webhook" });
+    await ring("+15550001111", "s-1");
+    expect(page.types()).toEqual([]); // no verdict yet: keeps ringing
+    answering.onTelephonyEvent(inboundEvent("s-1", "+15550001111"));
+    await until(() => page.types().includes("answer"));
+    expect(page.sent.at(-1)).toMatchObject({ type: "answer", sipCallId: "sip-1" });
+    expect(fetched).toEqual([]);
+  });
+
+  it("webhook mode: a session refused by the rules is refused when it rings here", async () => {
+    const { answering, ring, page, calls } = setup({ mode: "webhook", deny: [/^\+1999.*$/], refusedAction: "decline" });
+    answering.onTelephonyEvent(inboundEvent("s-2", "+19990002222"));
+    await ring("+19990002222", "s-2");
+    expect(page.types()).toEqual(["decline"]);
+    expect(calls.list()[0].endReason).toMatch(/^refused:/);
+  });
+});
+
+async function until(ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
+  expect(ok()).toBe(true);
+}
