@@ -58,6 +58,12 @@ export class Call {
   /** DTMF digits the caller sent (POST /twin/calls/:id/dtmf), with when each went out. */
   readonly dtmf: SentDigit[] = [];
   hangupTimer: NodeJS.Timeout | undefined;
+  /** When the page's SIP socket under this call closed; cleared when the dialog moves to a new one. */
+  sipLostAtMs: number | undefined;
+  /** Ends the call if the dialog is not picked up on a new socket in time (Switchboard.dialogGraceMs). */
+  sipLostTimer: NodeJS.Timeout | undefined;
+  /** Times the dialog moved to another SIP connection (a request on it arrived there). */
+  sipRebinds = 0;
 
   constructor(
     seq: number,
@@ -112,6 +118,13 @@ export class Call {
       },
       heard: this.peer?.recorder?.stats() ?? null,
       dtmf: this.dtmf.map((d) => ({ ...d })),
+      sip: {
+        connectionId: this.leg?.conn.id ?? null,
+        connectionOpen: this.leg?.conn.open ?? null,
+        lostAtMs: this.sipLostAtMs ?? null,
+        rebinds: this.sipRebinds,
+      },
+      media: this.peer?.mediaJSON() ?? null,
       trace: this.trace.map(({ atMs, dir, line }) => ({ atMs, dir, line })),
     };
   }

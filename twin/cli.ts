@@ -8,6 +8,7 @@
  *   {"restUrl","sipWssUrl","clientId","clientSecret","jwt","controlUrl"}
  * Logs (pino JSON) go to stderr. Serves until SIGINT/SIGTERM, then stops and exits 0.
  * A port already in use is one line on stderr and exit 1; bad arguments exit 2.
+ * `--help` also lists the fault controls of the /twin control API.
  */
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
@@ -30,7 +31,18 @@ export const USAGE = `usage: npm run twin -- [--http-port N] [--sip-port N] [--l
   --http-port N   REST + /twin control API port (env TWIN_HTTP_PORT, default ${DEFAULT_HTTP_PORT}; 0 = any free port)
   --sip-port N    SIP over WSS port (env TWIN_SIP_PORT, default ${DEFAULT_SIP_PORT}; 0 = any free port)
   --log-level L   pino level for the logs on stderr (env TWIN_LOG_LEVEL, default info)
-Prints one JSON line {restUrl,sipWssUrl,clientId,clientSecret,jwt,controlUrl} on stdout, serves until SIGINT/SIGTERM.`;
+Prints one JSON line {restUrl,sipWssUrl,clientId,clientSecret,jwt,controlUrl} on stdout, serves until SIGINT/SIGTERM.
+
+Fault controls, JSON over HTTP at controlUrl (docs/twin.md, "Faults"); every fault is bounded by count and/or forMs:
+  POST   /twin/faults/sip/drop                {"extension":"101"|"instanceId":ID|"connectionId":N|"all":true, "mode":"close"|"terminate", "code":1001}
+  POST   /twin/faults/sip/refuse-connections  {"forMs":5000, "mode":"503"|"close"|"reset", "retryAfterS":5}
+  POST   /twin/faults/sip/reject-register     {"status":503, "count":2, "retryAfterS":5, "onlyAuthorized":false}
+  POST   /twin/faults/sip/ignore-register     {"forMs":10000}
+  POST   /twin/faults/rest                    {"method":"POST", "path":"/restapi/oauth/token", "status":503, "retryAfterS":5, "count":3, "delayMs":250}
+  POST   /twin/calls/:id/media/stall          {"forMs":2000}   (also /media/resume, /media/kill)
+  GET    /twin/faults, GET /twin/sip/connections, GET /twin/registrations
+  DELETE /twin/faults                         clears every fault (DELETE a fault's own path clears just that one)
+  e.g. curl -X POST -H 'content-type: application/json' -d '{"all":true,"mode":"terminate"}' http://127.0.0.1:${DEFAULT_HTTP_PORT}/twin/faults/sip/drop`;
 
 function port(value: string, from: string): number {
   if (!/^\d{1,5}$/.test(value.trim()) || Number(value) > 65535) throw new UsageError(`${from} must be a port number 0-65535, not ${JSON.stringify(value)}`);

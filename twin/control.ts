@@ -3,6 +3,8 @@ import { z } from "zod";
 import type { Switchboard } from "./switchboard.ts";
 import { checkPlaySpec } from "./caller/source.ts";
 import { DEFAULT_DTMF_TIMING, DTMF_DIGITS } from "./caller/dtmf.ts";
+import { bad } from "./control-errors.ts";
+import { faultRouter, type FaultDeps } from "./faults/routes.ts";
 
 /** Valid play specs (and readable WAV files) are checked up front so a bad one is a 400, not a call that fails later. */
 const playSpec = z.string().min(1).superRefine((s, ctx) => {
@@ -39,12 +41,8 @@ const dtmf = z.object({
   gapMs: z.number().int().min(0).max(5000).optional(),
 });
 
-function bad(res: Response, error: z.ZodError): void {
-  res.status(400).json({ error: "invalid_request", message: error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ") });
-}
-
 /** The twin's control API for tests and the demo (docs/twin.md). */
-export function controlRouter(board: Switchboard, listWebhooks: () => unknown[]): express.Router {
+export function controlRouter(board: Switchboard, listWebhooks: () => unknown[], faults?: FaultDeps): express.Router {
   const r = express.Router();
   r.use(express.json({ limit: "64kb" }));
 
@@ -114,6 +112,9 @@ export function controlRouter(board: Switchboard, listWebhooks: () => unknown[])
         username: r.username,
         authorizationId: r.authorizationId,
         instanceId: r.instanceId,
+        extensionId: r.extensionId,
+        extensionNumber: r.extensionNumber,
+        connectionId: r.conn.id,
         contact: r.contact,
         userAgent: r.userAgent ?? null,
         registeredAtMs: r.registeredAtMs,
@@ -124,6 +125,7 @@ export function controlRouter(board: Switchboard, listWebhooks: () => unknown[])
   r.get("/webhooks", (_req, res) => {
     res.json({ records: listWebhooks() });
   });
+  if (faults) r.use(faultRouter(faults));
   r.use((_req, res) => {
     res.status(404).json({ error: "not_found", message: "unknown twin control route" });
   });

@@ -8,6 +8,8 @@ import { createRestDeps, restRouter } from "./rest/index.ts";
 import { Switchboard } from "./switchboard.ts";
 import { Telephony } from "./telephony.ts";
 import { startSipTransport } from "./sip/transport.ts";
+import { SipFaults } from "./faults/sip-faults.ts";
+import type { RestFaults } from "./faults/rest-faults.ts";
 
 export interface TwinOptions {
   /** REST + control API port; 0 picks a free one. */
@@ -16,6 +18,8 @@ export interface TwinOptions {
   sipPort?: number;
   /** What the registrar grants (RingCentral grants under a minute). */
   registerExpiresS?: number;
+  /** How long an answered call outlives its page's SIP socket, waiting for the dialog on a new one (default 30 s). */
+  dialogGraceMs?: number;
   clientId?: string;
   clientSecret?: string;
   jwt?: string;
@@ -32,6 +36,8 @@ export interface Twin {
   account: TwinAccount;
   board: Switchboard;
   telephony: Telephony;
+  /** The injected faults (also under /twin/faults). */
+  faults: { sip: SipFaults; rest: RestFaults };
   stop(): Promise<void>;
 }
 
@@ -56,6 +62,7 @@ export async function startTwin(opts: TwinOptions = {}): Promise<Twin> {
 
   // The context needs the SIP port before the board exists; the transport calls back into the board.
   let board: Switchboard | undefined;
+  const sipFaults = new SipFaults();
   const sip = await startSipTransport(
     opts.sipPort ?? 0,
     HOST,
@@ -63,6 +70,7 @@ export async function startTwin(opts: TwinOptions = {}): Promise<Twin> {
       onMessage: (c, m, raw) => board?.onMessage(c, m, raw),
       onClose: (c) => board?.onClose(c),
       onOutgoing: (c, m, raw) => board?.onOutgoing(c, m, raw),
+      admit: () => sipFaults.admit(),
     },
     log,
   ).catch(async (err) => {
@@ -77,10 +85,11 @@ export async function startTwin(opts: TwinOptions = {}): Promise<Twin> {
     outboundProxy: `${HOST}:${sip.port}`,
     log,
   };
-  board = new Switchboard(ctx, opts.registerExpiresS ?? 60);
+  board = new Switchboard(ctx, opts.registerExpiresS ?? 60, { sipFaults, dialogGraceMs: opts.dialogGraceMs });
   const rest = createRestDeps(ctx);
   app.use(restRouter(ctx, rest));
-  app.use("/twin", controlRouter(board, () => rest.webhooks.list()));
+  const faults = { board, account, sip: sipFaults, rest: rest.faults, connections: () => sip.connections() };
+  app.use("/twin", controlRouter(board, () => rest.webhooks.list(), faults));
 
   return {
     restUrl: ctx.restUrl,
@@ -92,6 +101,7 @@ export async function startTwin(opts: TwinOptions = {}): Promise<Twin> {
     account,
     board,
     telephony,
+    faults: { sip: sipFaults, rest: rest.faults },
     async stop() {
       await board!.stop();
       rest.stop();

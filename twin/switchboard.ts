@@ -19,6 +19,8 @@ import { Transactions } from "./sip/transactions.ts";
 import type { SipConnection } from "./sip/transport.ts";
 import type { TelephonyParty, TelephonySession } from "./telephony.ts";
 import { ApiError } from "./rest/index.ts";
+import { DialogRecovery } from "./dialog-recovery.ts";
+import type { SipFaults } from "./faults/sip-faults.ts";
 
 export interface PlaceCallRequest {
   from: string;
@@ -35,7 +37,7 @@ export interface PlaceCallRequest {
 
 /**
  * The twin's switch: registrations, the calls it places to the page, the calls the page places,
- * and everything said on their SIP dialogs (ringcentral-wire.md §1-3).
+ * and everything said on their SIP dialogs (docs/WIRE.md §1-3, §6.1).
  */
 export class Switchboard {
   readonly registrar: Registrar;
@@ -46,9 +48,12 @@ export class Switchboard {
   readonly callees = new Map<string, CalleeBehaviour>();
   defaultCallee: CalleeBehaviour = { play: "tone:440" };
   private seq = 0;
+  /** Answered calls whose SIP socket dropped: kept up, re-bound, or given up (dialog-recovery.ts). */
+  readonly dialogs: DialogRecovery;
 
-  constructor(private readonly ctx: TwinContext, registerExpiresS: number) {
-    this.registrar = new Registrar(ctx.account, registerExpiresS, ctx.log);
+  constructor(private readonly ctx: TwinContext, registerExpiresS: number, opts: { sipFaults?: SipFaults; dialogGraceMs?: number } = {}) {
+    this.registrar = new Registrar(ctx.account, registerExpiresS, ctx.log, opts.sipFaults);
+    this.dialogs = new DialogRecovery(ctx.log, (call) => void this.hangupFromCaller(call, "failed"), opts.dialogGraceMs);
     ctx.telephony.answerOnDevice = (session, party, deviceId) => this.answerOnDevice(session, party, deviceId);
   }
 
@@ -81,7 +86,12 @@ export class Switchboard {
   onClose(conn: SipConnection): void {
     this.registrar.dropConnection(conn);
     this.tx.dropConnection(conn);
-    for (const call of this.calls.values()) if (call.leg?.conn === conn && call.state !== "ended") void this.end(call, "failed");
+    for (const call of this.calls.values()) {
+      if (call.leg?.conn !== conn || call.state === "ended") continue;
+      // A ringing INVITE dies with its socket; an answered call keeps its media, as RingCentral's does.
+      if (call.state === "ringing") void this.end(call, "failed");
+      else this.dialogs.lost(call);
+    }
   }
 
   onMessage(conn: SipConnection, msg: SipMessage, raw: string): void {
@@ -95,10 +105,13 @@ export class Switchboard {
       conn.send(responseTo(msg, 400, "Bad Request"));
       return;
     }
+    if (method !== "REGISTER") this.dialogs.rebind(this.byCallId.get(callIdOf(msg)), conn, msg);
     switch (method) {
-      case "REGISTER":
-        conn.send(this.registrar.handle(conn, msg));
+      case "REGISTER": {
+        const res = this.registrar.handle(conn, msg);
+        if (res) conn.send(res);
         return;
+      }
       case "INVITE":
         void this.onInvite(conn, msg).catch((err) => this.ctx.log.error({ err: (err as Error).message }, "twin: INVITE failed"));
         return;
@@ -271,8 +284,7 @@ export class Switchboard {
   private async onInvite(conn: SipConnection, req: SipMessage): Promise<void> {
     const existing = this.byCallId.get(callIdOf(req));
     if (existing && existing.state === "answered") {
-      // re-INVITE (hold/unhold): accept; the WebPhone does not apply our body on hold.
-      conn.send(responseTo(req, 200, "OK", [["Content-Type", "application/sdp"]], existing.peer?.pc.localDescription?.sdp ?? "", existing.leg?.localTag));
+      conn.send(await this.dialogs.answerReInvite(existing, req));
       return;
     }
     const domain = this.ctx.account.sip.domain;
@@ -427,8 +439,12 @@ export class Switchboard {
     const local = `${leg.localAddr.replace(/;tag=[^;]*/, "")};tag=${leg.localTag}`;
     const remote = leg.remoteTag ? `${leg.remoteAddr.replace(/;tag=[^;]*/, "")};tag=${leg.remoteTag}` : leg.remoteAddr;
     const proxy = this.ctx.outboundProxy;
+    // A dialog whose socket died is reached over the device's newest registration, as a proxy
+    // routes to a registered instance's flow; with none left there is no one to tell.
+    const conn = leg.conn.open ? leg.conn : this.registrar.active()[0]?.conn;
+    if (!conn) return Promise.reject(new Error("no SIP connection to the device"));
     return this.tx.send(
-      leg.conn,
+      conn,
       {
         startLine: `${method} sip:${this.ctx.account.sip.username}@${proxy};transport=ws SIP/2.0`,
         headers: [
@@ -451,6 +467,7 @@ export class Switchboard {
     call.endReason = reason;
     call.endedAtMs = Date.now();
     clearTimeout(call.hangupTimer);
+    clearTimeout(call.sipLostTimer);
     const code = reason === "voicemail" ? undefined : "Disconnected";
     const rcReason: Partial<Record<EndReason, string>> = { cancelled: "Cancelled", transferred: "BlindTransfer", busy: "Busy", declined: "Rejected" };
     if (code) this.ctx.telephony.setStatus(call.telephonySessionId, call.partyId, code, rcReason[reason] ?? "CallFinished");

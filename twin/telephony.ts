@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 /**
  * The twin's telephony sessions: the one model that SIP calls update and that REST
  * (Call Control, GET session) and webhook deliveries read. Shapes follow RingCentral's
- * `telephony/sessions` event (ringcentral-wire.md §5).
+ * `telephony/sessions` event (docs/WIRE.md §5.4).
  */
 export type PartyStatusCode = "Setup" | "Proceeding" | "Answered" | "Hold" | "Disconnected" | "Gone" | "VoiceMail";
 

@@ -16,6 +16,11 @@ export type CallerCodec = "opus" | "PCMU";
 
 const FRAME_MS = 20;
 
+const iceUfrag = (sdp: string | undefined): string | undefined => sdp?.match(/^a=ice-ufrag:(\S+)/m)?.[1];
+
+/** What the caller's RTP is doing: faults can stall it for a while or kill it for good. */
+export type MediaState = "flowing" | "stalled" | "killed";
+
 const CODEC_PARAMS: Record<CallerCodec, () => RTCRtpCodecParameters> = {
   opus: () => new RTCRtpCodecParameters({ mimeType: "audio/opus", clockRate: 48000, channels: 2, payloadType: 111 }),
   PCMU: () => new RTCRtpCodecParameters({ mimeType: "audio/PCMU", clockRate: 8000, channels: 1, payloadType: 0 }),
@@ -48,6 +53,11 @@ export class CallerPeer {
   /** Wall-clock ms when ICE+DTLS came up: audio flows from here. */
   connectedAtMs: number | undefined;
   private stopPacing: (() => void) | undefined;
+  /** Epoch ms until which RTP is withheld (Infinity: until resumed). */
+  private stalledUntilMs = 0;
+  private killed = false;
+  /** RTP packets withheld by a stall or kill. */
+  packetsWithheld = 0;
 
   constructor(private readonly playSpec: string, codecs: CallerCodec[] = ["opus", "PCMU"]) {
     // Decode any WAV now, for every rate the call may end up at, not once it is sending.
@@ -94,6 +104,51 @@ export class CallerPeer {
     await this.gathered();
     this.chooseCodec();
     return this.pc.localDescription!.sdp;
+  }
+
+  /** A re-offer with new ICE credentials: the page restarts ICE (the WebPhone's `reInvite()`). */
+  isIceRestart(offer: string): boolean {
+    const theirs = iceUfrag(offer);
+    return theirs !== undefined && theirs !== iceUfrag(this.pc.remoteDescription?.sdp);
+  }
+
+  /**
+   * Answers a re-offer on the live connection. werift keeps the DTLS role and SRTP keys; on an
+   * ICE restart it makes new credentials and candidates but, with DTLS already up, never starts
+   * ICE again, so the page's checks would sit unhandled and no pair would be nominated (no RTP
+   * out). Starting the restarted transports here lets the new pair be chosen and media go on.
+   */
+  async renegotiate(offer: string): Promise<string> {
+    await this.pc.setRemoteDescription({ type: "offer", sdp: offer });
+    await this.pc.setLocalDescription(await this.pc.createAnswer());
+    await this.gathered();
+    for (const t of this.pc.iceTransports) {
+      if (!t.connection.nominated) void t.start().catch(() => {});
+    }
+    return this.pc.localDescription!.sdp;
+  }
+
+  /** Withhold RTP for `forMs` (default: until `resume()`), as a network blackout does. */
+  stall(forMs?: number): void {
+    this.stalledUntilMs = forMs === undefined ? Infinity : Date.now() + forMs;
+  }
+
+  resume(): void {
+    this.stalledUntilMs = 0;
+  }
+
+  /** Never send RTP again, and send no BYE: the media source died. */
+  kill(): void {
+    this.killed = true;
+  }
+
+  get mediaState(): MediaState {
+    return this.killed ? "killed" : Date.now() < this.stalledUntilMs ? "stalled" : "flowing";
+  }
+
+  mediaJSON(): { state: MediaState; stalledUntilMs: number | null; packetsWithheld: number } {
+    const until = this.mediaState === "stalled" && Number.isFinite(this.stalledUntilMs) ? this.stalledUntilMs : null;
+    return { state: this.mediaState, stalledUntilMs: until, packetsWithheld: this.packetsWithheld };
   }
 
   get negotiatedCodec(): string | undefined {
@@ -203,11 +258,15 @@ export class CallerPeer {
   }
 
   private sendPacket(payloadType: number, timestamp: number, marker: boolean, payload: Buffer): void {
-    const header = new RtpHeader({ payloadType, sequenceNumber: this.seq, timestamp: timestamp >>> 0, ssrc: this.ssrc, marker });
+    const sequenceNumber = this.seq;
+    this.seq = (this.seq + 1) & 0xffff;
+    // A stall loses packets on the way: sequence numbers and timestamps still advance, so the
+    // page sees a gap, as after a real outage, not a paused sender.
+    if (this.mediaState !== "flowing") return void this.packetsWithheld++;
+    const header = new RtpHeader({ payloadType, sequenceNumber, timestamp: timestamp >>> 0, ssrc: this.ssrc, marker });
     // werift's sender stamps every packet with its one send codec's payload type; telephone-event
     // packets share the stream (RFC 4733) but must keep theirs, so the header's is pinned.
     if (payloadType !== this.codec?.payloadType) Object.defineProperty(header, "payloadType", { get: () => payloadType, set: () => {}, enumerable: true });
-    this.seq = (this.seq + 1) & 0xffff;
     void this.transceiver.sender.sendRtp(new RtpPacket(header, payload)).catch(() => {});
   }
 }

@@ -1,6 +1,7 @@
 import express, { type RequestHandler, type Router } from "express";
 import type { TwinContext } from "../context.ts";
 import { WebhookDeliveries, type WebhookOptions } from "../webhooks.ts";
+import { RestFaults } from "../faults/rest-faults.ts";
 import { callControlRouter } from "./call-control.ts";
 import { OAuthError, rcErrors, restErrorHandler } from "./errors.ts";
 import { extensionRouter } from "./extension.ts";
@@ -28,6 +29,8 @@ export interface RestDeps {
   webhooks: WebhookDeliveries;
   subscriptions: Subscriptions;
   oauth: OAuthOptions;
+  /** Injected REST faults (POST /twin/faults/rest). */
+  faults: RestFaults;
   stop(): void;
 }
 
@@ -40,6 +43,7 @@ export function createRestDeps(ctx: TwinContext, options: RestOptions = {}): Res
     webhooks,
     subscriptions,
     oauth: options.oauth ?? {},
+    faults: new RestFaults(),
     stop() {
       subscriptions.stop();
       webhooks.stop();
@@ -84,6 +88,7 @@ const notFound: RequestHandler = (req) => {
 export function restRouter(ctx: TwinContext, deps: RestDeps): Router {
   const api = express.Router();
   api.use(cors());
+  api.use(deps.faults.middleware());
   api.use(oauthRouter(ctx, deps.tokens, deps.oauth));
   // Authentication comes before JSON parsing: an anonymous caller hears 401, not a parse error.
   const auth = bearerAuth(deps.tokens);

@@ -5,7 +5,7 @@ import { ApiError } from "./errors.ts";
 import { extensionPath, resourceUri } from "./ids.ts";
 import { parseBody } from "./validate.ts";
 
-/** CreateSipRegistrationRequest (ringcentral-wire.md §4); unknown fields are ignored as RingCentral does. */
+/** CreateSipRegistrationRequest (docs/WIRE.md §4.2); unknown fields are ignored as RingCentral does. */
 const provisionRequest = z.object({
   sipInfo: z.array(z.object({ transport: z.enum(["UDP", "TCP", "TLS", "WSS"]) })).optional(),
   device: z

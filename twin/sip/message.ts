@@ -1,5 +1,5 @@
 /**
- * SIP messages as the WebPhone's parser needs them (ringcentral-wire.md §1): CRLF lines,
+ * SIP messages as the WebPhone's parser needs them (docs/WIRE.md §1.2): CRLF lines,
  * `Name: value` headers, one Via, body after the first blank line.
  */
 export interface SipMessage {

@@ -1,10 +1,13 @@
 import type { Logger } from "pino";
 import type { TwinAccount } from "../account.ts";
+import type { SipFaults } from "../faults/sip-faults.ts";
 import { digestResponse, newNonce, parseDigest } from "./digest.ts";
 import { header, responseTo, type SipMessage } from "./message.ts";
 import type { SipConnection } from "./transport.ts";
 
 export interface Registration {
+  extensionId: string;
+  extensionNumber: string;
   username: string;
   authorizationId: string;
   instanceId: string;
@@ -19,7 +22,7 @@ export interface Registration {
 const MAX_INSTANCES = 5;
 const MAX_NONCES = 1000;
 
-/** REGISTER with RingCentral's digest dance (ringcentral-wire.md §1). */
+/** REGISTER with RingCentral's digest dance (docs/WIRE.md §1.3). */
 export class Registrar {
   private readonly registrations = new Map<string, Registration>();
   private readonly nonces = new Set<string>();
@@ -28,11 +31,22 @@ export class Registrar {
     private readonly account: TwinAccount,
     private readonly grantExpiresS: number,
     private readonly log: Logger,
+    private readonly faults?: SipFaults,
   ) {}
 
-  handle(conn: SipConnection, req: SipMessage): SipMessage {
+  /** The response to a REGISTER, or undefined when a fault swallows it. */
+  handle(conn: SipConnection, req: SipMessage): SipMessage | undefined {
     const sip = this.account.sip;
     const auth = parseDigest(header(req, "Authorization"));
+    const fault = this.faults?.onRegister(auth !== undefined);
+    if (fault?.kind === "ignore") {
+      this.log.info({ conn: conn.id }, "sip: REGISTER swallowed (fault)");
+      return undefined;
+    }
+    if (fault?.kind === "reject") {
+      this.log.info({ conn: conn.id, status: fault.status }, "sip: REGISTER rejected (fault)");
+      return responseTo(req, fault.status, fault.reason, fault.retryAfterS ? [["Retry-After", String(fault.retryAfterS)]] : []);
+    }
     if (!auth || !auth.nonce || !this.nonces.has(auth.nonce)) {
       const nonce = newNonce();
       this.nonces.add(nonce);
@@ -67,6 +81,8 @@ export class Registrar {
     const expiresS = Math.min(requested, this.grantExpiresS);
     const now = Date.now();
     this.registrations.set(instanceId, {
+      extensionId: this.account.extensionId,
+      extensionNumber: this.account.extensionNumber,
       username: sip.username,
       authorizationId: sip.authorizationId,
       instanceId,
