@@ -88,7 +88,16 @@ describe("L16 profile: wideband both ways, control messages", () => {
   it("hangs up when the pipeline sends hangup", async () => {
     await stack?.stop();
     await pipeline?.close();
-    pipeline = await startL16Pipeline((s) => void setTimeout(() => s.send(JSON.stringify({ event: "hangup" })), 800));
+    // Hang up only once the caller's tone reaches the pipeline: the call is answered and media
+    // flows. (The start comes before the answer; a hangup then would decline a ringing call.)
+    pipeline = await startL16Pipeline((s) => {
+      const timer = setInterval(() => {
+        if (s.closed) return clearInterval(timer);
+        if (!s.audio.some((v) => Math.abs(v) > 0.05)) return;
+        clearInterval(timer);
+        s.send(JSON.stringify({ event: "hangup" }));
+      }, 20);
+    });
     stack = await startStack({ PIPELINE_URL: pipeline.url, PIPELINE_PROTOCOL: "l16", PIPELINE_SAMPLE_RATE: "16000" });
     const placed = await stack.placeCall({ from: "+15550002001", play: "tone:440" });
     await until(async () => (await stack!.twinCall(placed.callId)).state === "ended", "the pipeline's hangup to end the call");
