@@ -53,7 +53,7 @@ describe("playout: marks, clear, bursts and gaps", () => {
   async function call(from: string, behaviour: Behaviour, hangupAfterMs: number) {
     behaviours.set(from, behaviour);
     const placed = await stack.placeCall({ from, play: "silence", hangupAfterMs });
-    await until(async () => (await stack.twinCall(placed.callId)).state === "ended", "the call to end", hangupAfterMs + 10_000);
+    await until(async () => (await stack.twinState(placed.callId)) === "ended", "the call to end", hangupAfterMs + 10_000);
     const stream = pipeline.streams.find((s) => s.start?.callSid === placed.telephonySessionId)!;
     return { placed, stream, rec: await stack.recording(placed.callId), hostCall: stack.host.calls.byTelephonySession(placed.telephonySessionId)! };
   }
