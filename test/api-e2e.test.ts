@@ -155,7 +155,7 @@ describe("warm transfer", () => {
       const records = (await (await fetch(`${stack.twin.controlUrl}/calls`)).json()).records as Array<{ id: string; to: string }>;
       const original = records.find((c) => c.to === "16507777010")!;
       const consult = records.find((c) => c.to === "16508880010")!;
-      await until(async () => (await stack.twinCall(original.id)).state === "ended" && (await stack.twinCall(consult.id)).state === "ended", "both calls to be released");
+      await until(async () => (await stack.twinState(original.id)) === "ended" && (await stack.twinState(consult.id)) === "ended", "both calls to be released");
       expect((await stack.twinCall(original.id)).endReason).toBe("transferred");
       expect((await stack.twinCall(consult.id)).endReason).toBe("transferred");
       // The caller was on hold (a re-INVITE) before the target was called.

@@ -26,7 +26,7 @@ describe("DTMF from the caller", () => {
   it("detects all 16 digits sent in-band through Opus, in order, each once", async () => {
     const placed = await stack.placeCall({ from: "+15550007000", play: "silence", codecs: ["opus"] });
     const stream = await until(() => pipeline.streams.find((s) => s.start?.callSid === placed.telephonySessionId), "the stream");
-    await until(async () => (await stack.twinCall(placed.callId)).state === "answered", "answer");
+    await until(async () => (await stack.twinState(placed.callId)) === "answered", "answer");
     await new Promise((r) => setTimeout(r, 500));
     expect((await stack.twinCall(placed.callId)).codec).toBe("opus");
     const res = await fetch(`${stack.twin.controlUrl}/calls/${placed.callId}/dtmf`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ digits: ALL, mode: "inband" }) });
@@ -43,7 +43,7 @@ describe("DTMF from the caller", () => {
   it("finds no digit in speech", async () => {
     const placed = await stack.placeCall({ from: "+15550007001", play: "wav:examples/audio/caller-speech.wav,wav:examples/audio/caller-speech.wav", codecs: ["opus"], hangupAfterMs: 9500 });
     const stream = await until(() => pipeline.streams.find((s) => s.start?.callSid === placed.telephonySessionId), "the stream");
-    await until(async () => (await stack.twinCall(placed.callId)).state === "ended", "the speech to finish", 20_000);
+    await until(async () => (await stack.twinState(placed.callId)) === "ended", "the speech to finish", 20_000);
     expect(stream.messages.filter((m) => m.event === "media").length).toBeGreaterThan(400);
     expect(digitsOf(stream)).toBe("");
   });

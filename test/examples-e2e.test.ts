@@ -11,7 +11,7 @@ describe("example pipelines", () => {
     const stack = await startStack({ PIPELINE_URL: echo.url, PIPELINE_PROTOCOL: "l16", PIPELINE_SAMPLE_RATE: "16000" });
     try {
       const placed = await stack.placeCall({ from: "+15550009000", play: "tone:523", hangupAfterMs: 2500 });
-      await until(async () => (await stack.twinCall(placed.callId)).state === "ended", "the call to end");
+      await until(async () => (await stack.twinState(placed.callId)) === "ended", "the call to end");
       await until(() => echo.streams[0]?.stopped, "stop");
       expect(echo.streams[0].framesOut).toBeGreaterThan(80);
       const rec = await stack.recording(placed.callId);
@@ -28,7 +28,7 @@ describe("example pipelines", () => {
     try {
       // The caller listens for 2.5 s, then talks over the reply.
       const placed = await stack.placeCall({ from: "+15550009001", play: "silence/2500,tone:300@-10/1500,silence", hangupAfterMs: 6000 });
-      await until(async () => (await stack.twinCall(placed.callId)).state === "ended", "the call to end", 15_000);
+      await until(async () => (await stack.twinState(placed.callId)) === "ended", "the call to end", 15_000);
       const s = pipeline.streams[0];
       expect(s.bargeInAtMs).toBeDefined();
       expect(s.cutOff).toBeDefined();

@@ -66,7 +66,7 @@ describe("L16 profile: wideband both ways, control messages", () => {
       });
       stack = await startStack({ PIPELINE_URL: pipeline.url, PIPELINE_PROTOCOL: "l16", PIPELINE_SAMPLE_RATE: String(rate) });
       const placed = await stack.placeCall({ from: "+15550002000", play: "tone:6000@-14", codecs: ["opus"], hangupAfterMs: 3000 });
-      await until(async () => (await stack!.twinCall(placed.callId)).state === "ended", "the call to end");
+      await until(async () => (await stack!.twinState(placed.callId)) === "ended", "the call to end");
       const stream = pipeline.streams[0];
       expect(stream.start.sampleRate).toBe(rate);
       expect(stream.start.callSid).toBe(placed.telephonySessionId);
@@ -88,10 +88,19 @@ describe("L16 profile: wideband both ways, control messages", () => {
   it("hangs up when the pipeline sends hangup", async () => {
     await stack?.stop();
     await pipeline?.close();
-    pipeline = await startL16Pipeline((s) => void setTimeout(() => s.send(JSON.stringify({ event: "hangup" })), 800));
+    // Hang up only once the caller's tone reaches the pipeline: the call is answered and media
+    // flows. (The start comes before the answer; a hangup then would decline a ringing call.)
+    pipeline = await startL16Pipeline((s) => {
+      const timer = setInterval(() => {
+        if (s.closed) return clearInterval(timer);
+        if (!s.audio.some((v) => Math.abs(v) > 0.05)) return;
+        clearInterval(timer);
+        s.send(JSON.stringify({ event: "hangup" }));
+      }, 20);
+    });
     stack = await startStack({ PIPELINE_URL: pipeline.url, PIPELINE_PROTOCOL: "l16", PIPELINE_SAMPLE_RATE: "16000" });
     const placed = await stack.placeCall({ from: "+15550002001", play: "tone:440" });
-    await until(async () => (await stack!.twinCall(placed.callId)).state === "ended", "the pipeline's hangup to end the call");
+    await until(async () => (await stack!.twinState(placed.callId)) === "ended", "the pipeline's hangup to end the call");
     expect((await stack.twinCall(placed.callId)).endReason).toBe("agent-hangup");
     expect(stack.host.calls.byTelephonySession(placed.telephonySessionId)!.endReason).toBe("pipeline-hangup");
   });

@@ -17,7 +17,7 @@ describe("pipeline failures and hang-up from the pipeline", () => {
   it("pipeline down as a call arrives (message): answers, plays the apology, hangs up", async () => {
     stack = await startStack({ PIPELINE_URL: "ws://127.0.0.1:1", PIPELINE_DOWN_ACTION: "message" });
     const placed = await stack.placeCall({ from: "+15550003001", play: "silence" });
-    await until(async () => (await stack!.twinCall(placed.callId)).state === "ended", "the apology to play and the call to end", 20_000);
+    await until(async () => (await stack!.twinState(placed.callId)) === "ended", "the apology to play and the call to end", 20_000);
     const call = await stack.twinCall(placed.callId);
     expect(call.answeredAtMs).not.toBeNull();
     expect(call.endReason).toBe("agent-hangup");
@@ -33,7 +33,7 @@ describe("pipeline failures and hang-up from the pipeline", () => {
     const placed = await stack.placeCall({ from: "+15550003002", play: "silence" });
     await until(() => stack!.host.calls.byTelephonySession(placed.telephonySessionId)?.endReason, "the host to give up on the pipeline");
     await new Promise((r) => setTimeout(r, 1000));
-    expect((await stack.twinCall(placed.callId)).state).toBe("ringing");
+    expect(await stack.twinState(placed.callId)).toBe("ringing");
     await stack.hangupFromCaller(placed.callId);
     const hostCall = stack.host.calls.byTelephonySession(placed.telephonySessionId)!;
     await until(() => hostCall.state === "ended", "the host to see the caller give up");
@@ -49,7 +49,7 @@ describe("pipeline failures and hang-up from the pipeline", () => {
     });
     stack = await startStack({ PIPELINE_URL: pipeline.url, PIPELINE_DROP_ACTION: "reconnect" });
     const placed = await stack.placeCall({ from: "+15550003003", play: "tone:440", hangupAfterMs: 2500 });
-    await until(async () => (await stack!.twinCall(placed.callId)).state === "ended", "the caller to hang up");
+    await until(async () => (await stack!.twinState(placed.callId)) === "ended", "the caller to hang up");
     expect((await stack.twinCall(placed.callId)).endReason).toBe("caller-hangup");
     const streams = pipeline.streams.filter((s) => s.start?.callSid === placed.telephonySessionId);
     expect(streams).toHaveLength(2);
@@ -75,11 +75,11 @@ describe("pipeline failures and hang-up from the pipeline", () => {
       body: "Status=completed",
     });
     expect(unknown.status).toBe(404);
-    await until(async () => (await stack!.twinCall(placed.callId)).state === "answered", "answer");
+    await until(async () => (await stack!.twinState(placed.callId)) === "answered", "answer");
     const ok = await post(`${accountSid}:${API_TOKEN}`, "Status=completed");
     expect(ok.status).toBe(200);
     expect(await ok.json()).toMatchObject({ sid: callSid, status: "completed" });
-    await until(async () => (await stack!.twinCall(placed.callId)).state === "ended", "the call to end");
+    await until(async () => (await stack!.twinState(placed.callId)) === "ended", "the call to end");
     expect((await stack.twinCall(placed.callId)).endReason).toBe("agent-hangup");
     await until(() => stream.stopped, "stop to reach the pipeline");
   });

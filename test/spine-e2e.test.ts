@@ -32,7 +32,7 @@ describe("the spine: caller ⇄ host ⇄ pipeline", () => {
   it("carries the caller's 440 Hz to the pipeline and the pipeline's 880 Hz to the caller", async () => {
     const placed = await stack.placeCall({ from: "+15550000440", play: "tone:440", hangupAfterMs: 3000 });
     const stream = await streamFor(placed.telephonySessionId);
-    await until(async () => (await stack.twinCall(placed.callId)).state === "ended", "the caller to hang up");
+    await until(async () => (await stack.twinState(placed.callId)) === "ended", "the caller to hang up");
     await until(() => stream.stopped, "stop");
     const call = await stack.twinCall(placed.callId);
     expect(call.codec).toBe("PCMU");
@@ -72,7 +72,7 @@ describe("the spine: caller ⇄ host ⇄ pipeline", () => {
         stream.send({ event: "media", streamSid: stream.start!.streamSid, media: { payload: (m.media as { payload: string }).payload } });
       }
     }, 5);
-    await until(async () => (await stack.twinCall(placed.callId)).state === "ended", "the caller to hang up");
+    await until(async () => (await stack.twinState(placed.callId)) === "ended", "the caller to hang up");
     clearInterval(timer);
     const call = await stack.twinCall(placed.callId);
     const rec = await stack.recording(placed.callId);
@@ -89,7 +89,7 @@ describe("the spine: caller ⇄ host ⇄ pipeline", () => {
       stack.placeCall({ from: "+15550000660", play: "tone:660", hangupAfterMs: 3000 }),
     ]);
     const [sa, sb] = await Promise.all([streamFor(a.telephonySessionId), streamFor(b.telephonySessionId)]);
-    await until(async () => (await stack.twinCall(a.callId)).state === "ended" && (await stack.twinCall(b.callId)).state === "ended", "both callers to hang up");
+    await until(async () => (await stack.twinState(a.callId)) === "ended" && (await stack.twinState(b.callId)) === "ended", "both callers to hang up");
     expect(Math.abs(pipelineHz(sa) - 440)).toBeLessThan(8.8);
     expect(Math.abs(pipelineHz(sb) - 660)).toBeLessThan(13.2);
     // Each pipeline hears nothing of the other caller: the other tone is ≥ 30 dB down.
@@ -110,7 +110,7 @@ describe("the spine: caller ⇄ host ⇄ pipeline", () => {
   it("ends cleanly when the caller hangs up: the pipeline gets stop and the page's session is gone", async () => {
     const placed = await stack.placeCall({ from: "+15550000777", play: "tone:500" });
     const stream = await streamFor(placed.telephonySessionId);
-    await until(async () => (await stack.twinCall(placed.callId)).state === "answered", "answer");
+    await until(async () => (await stack.twinState(placed.callId)) === "answered", "answer");
     await stack.hangupFromCaller(placed.callId);
     await until(() => stream.stopped && stream.closedAtMs, "stop and close");
     const stop = stream.messages.at(-1) as { event: string; stop: { callSid: string } };
@@ -128,7 +128,7 @@ describe("the spine: caller ⇄ host ⇄ pipeline", () => {
     const hostCall = await until(() => stack.host.calls.byTelephonySession(placed.telephonySessionId), "host call");
     await until(() => hostCall.state === "answered", "answer");
     await stack.host.hangup(hostCall.id);
-    await until(async () => (await stack.twinCall(placed.callId)).state === "ended", "the twin to see the BYE");
+    await until(async () => (await stack.twinState(placed.callId)) === "ended", "the twin to see the BYE");
     expect((await stack.twinCall(placed.callId)).endReason).toBe("agent-hangup");
     await until(() => stream.stopped, "stop");
     expect(hostCall.state).toBe("ended");
@@ -137,7 +137,7 @@ describe("the spine: caller ⇄ host ⇄ pipeline", () => {
 
   it("ends the call cleanly when the pipeline closes mid-call", async () => {
     const placed = await stack.placeCall({ from: "+15550000999", play: "tone:500" });
-    await until(async () => (await stack.twinCall(placed.callId)).state === "ended", "the call to end after the pipeline left", 8000);
+    await until(async () => (await stack.twinState(placed.callId)) === "ended", "the call to end after the pipeline left", 8000);
     expect((await stack.twinCall(placed.callId)).endReason).toBe("agent-hangup");
     const hostCall = stack.host.calls.byTelephonySession(placed.telephonySessionId)!;
     expect(hostCall.endReason).toBe("pipeline-closed");
@@ -160,7 +160,7 @@ describe("recovery", () => {
       expect(hostCall.endReason).toBe("page-lost");
       await until(() => stack.host.status().registered, "re-registration", 20_000);
       const second = await stack.placeCall({ from: "+15550005001", play: "tone:440", hangupAfterMs: 2000 });
-      await until(async () => (await stack.twinCall(second.callId)).state === "ended", "the new call to end");
+      await until(async () => (await stack.twinState(second.callId)) === "ended", "the new call to end");
       const heard = (await stack.twinCall(second.callId)).heard!;
       expect(Math.abs(heard.dominantHz! - 880)).toBeLessThan(17.6);
     } finally {

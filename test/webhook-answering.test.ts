@@ -40,23 +40,23 @@ describe("webhook answering and the subscription lifecycle", () => {
 
   it("answers the call the telephony events announce", async () => {
     const placed = await stack.placeCall({ from: "+15550006000", play: "tone:440", hangupAfterMs: 2500 });
-    await until(async () => (await stack.twinCall(placed.callId)).state === "answered", "the webhook-approved answer", 8000);
+    await until(async () => (await stack.twinState(placed.callId)) === "answered", "the webhook-approved answer", 8000);
     await until(() => pipeline.streams.find((s) => s.start?.callSid === placed.telephonySessionId), "the stream");
-    await until(async () => (await stack.twinCall(placed.callId)).state === "ended", "the caller to hang up");
+    await until(async () => (await stack.twinState(placed.callId)) === "ended", "the caller to hang up");
   });
 
   it("leaves a call the rules refuse ringing", async () => {
     const placed = await stack.placeCall({ from: "+19995550000", play: "tone:440" });
     const hostCall = await until(() => stack.host.calls.byTelephonySession(placed.telephonySessionId), "the call to ring on the host");
     await new Promise((r) => setTimeout(r, 2000));
-    expect((await stack.twinCall(placed.callId)).state).toBe("ringing");
+    expect(await stack.twinState(placed.callId)).toBe("ringing");
     expect(hostCall.endReason).toMatch(/ANSWER_DENY/);
     await stack.hangupFromCaller(placed.callId);
   });
 
   it("brings a call ringing elsewhere to this host with Call Control answer", async () => {
     const placed = await stack.placeCall({ from: "+15550006001", play: "tone:440", ring: "elsewhere" });
-    await until(async () => (await stack.twinCall(placed.callId)).state === "answered", "Call Control answer then the auto-answer INVITE", 10_000);
+    await until(async () => (await stack.twinState(placed.callId)) === "answered", "Call Control answer then the auto-answer INVITE", 10_000);
     const call = await (await fetch(`${stack.twin.controlUrl}/calls/${placed.callId}`)).json();
     expect(call.trace.some((t: { line: string }) => t.line.startsWith("INVITE"))).toBe(true);
     await stack.hangupFromCaller(placed.callId);
@@ -104,11 +104,11 @@ describe("refused calls declined (ANSWER_REFUSED_ACTION=decline, auto mode)", ()
     const stack = await startStack({ PIPELINE_URL: pipeline.url, ANSWER_DENY: "+1999*", ANSWER_REFUSED_ACTION: "decline" });
     try {
       const denied = await stack.placeCall({ from: "+19990001111", play: "tone:440" });
-      await until(async () => (await stack.twinCall(denied.callId)).state === "ended", "the decline");
+      await until(async () => (await stack.twinState(denied.callId)) === "ended", "the decline");
       expect((await stack.twinCall(denied.callId)).endReason).toBe("declined");
       expect(pipeline.streams.some((s) => s.start?.callSid === denied.telephonySessionId)).toBe(false);
       const allowed = await stack.placeCall({ from: "+15550001111", play: "tone:440", hangupAfterMs: 1500 });
-      await until(async () => (await stack.twinCall(allowed.callId)).state === "ended", "the allowed call to end");
+      await until(async () => (await stack.twinState(allowed.callId)) === "ended", "the allowed call to end");
       expect((await stack.twinCall(allowed.callId)).endReason).toBe("caller-hangup");
     } finally {
       await stack.stop();

@@ -46,6 +46,15 @@ export async function startStack(env: Record<string, string>, twinOptions: Param
     async twinCall(id: string): Promise<TwinCallView> {
       return (await (await fetch(`${twin.controlUrl}/calls/${id}`)).json()) as TwinCallView;
     },
+    /**
+     * The twin call's state, from the twin's call list: what to poll. GET /calls/:id analyses the
+     * whole recording each time (an FFT sweep: 25 ms for 10 s of Opus), and it runs in this
+     * process, on the event loop the host and the twin's caller share.
+     */
+    async twinState(id: string): Promise<TwinCallView["state"] | undefined> {
+      const { records } = (await (await fetch(`${twin.controlUrl}/calls`)).json()) as { records: Array<{ id: string; state: TwinCallView["state"] }> };
+      return records.find((r) => r.id === id)?.state;
+    },
     async hangupFromCaller(id: string): Promise<void> {
       await fetch(`${twin.controlUrl}/calls/${id}`, { method: "DELETE" });
     },
