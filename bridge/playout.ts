@@ -1,6 +1,11 @@
 import type { CallerFrameHeader } from "./page-frames.ts";
 import { mediaProbe } from "./probe.ts";
 
+/**
+ * Chunks queued at most, whatever their size: maxQueueMs bounds the audio, this bounds the
+ * objects (120 s of 10 ms chunks). A pipeline sending a few samples per message hits it first.
+ */
+export const MAX_QUEUED_CHUNKS = 12_000;
 
 /** Where playout sends audio: the page's slot for this call. */
 export interface PlayoutSink {
@@ -94,6 +99,10 @@ export class Playout {
   push(pcm: Int16Array): void {
     mediaProbe?.onAgentPushed(this, pcm);
     if (pcm.length === 0) return;
+    if (this.queue.length >= MAX_QUEUED_CHUNKS) {
+      this.overflowSamples += pcm.length;
+      return this.events.onOverflow(pcm.length);
+    }
     const room = this.maxQueueSamples - this.queuedSamples;
     if (pcm.length > room) {
       const dropped = pcm.length - Math.max(0, room);
@@ -149,6 +158,11 @@ export class Playout {
   /** Audio queued here and in the page, in ms. */
   get bufferedMs(): number {
     return ((this.queuedSamples + this.sent - this.consumed) * 1000) / this.opts.sampleRate;
+  }
+
+  /** Marks not yet sent back: waiting for their audio, or on the send path. */
+  get pendingMarks(): number {
+    return this.marks.length + this.inFlight.length;
   }
 
   get playedSamples(): number {

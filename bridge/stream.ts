@@ -1,11 +1,11 @@
 import type { Logger } from "pino";
-import type { CallRecorder } from "./call-recorder.ts";
+import type { CallRecorder, Recording } from "./call-recorder.ts";
 import { DtmfDetector } from "./dtmf-detector.ts";
 import { MediaKind } from "./page-frames.ts";
 import type { PageLink } from "./page-link.ts";
 import { Playout } from "./playout.ts";
 import type { PlayoutProbeView, SessionProbeView } from "./probe.ts";
-import { createPipelineSession, type PipelineProfile, type PipelineSession, type StreamInfo } from "./pipeline/index.ts";
+import { createPipelineSession, type DropKind, type PipelineDrop, type PipelineProfile, type PipelineSession, type StreamInfo } from "./pipeline/index.ts";
 
 export interface StreamOptions {
   profile: PipelineProfile;
@@ -15,6 +15,9 @@ export interface StreamOptions {
   maxQueueMs: number;
   /** On a mid-call drop: dial again and send a fresh start, instead of ending the call. */
   reconnect: boolean;
+  /** Heartbeat overrides (bridge/pipeline/socket.ts has the defaults); tests shorten them. */
+  pingIntervalMs?: number;
+  pongTimeoutMs?: number;
 }
 
 export interface StreamStats {
@@ -26,6 +29,10 @@ export interface StreamStats {
   badMessages: number;
   dtmfIn: string;
   reconnects: number;
+  /** Caller frames not sent because the pipeline read too slowly (SEND_BACKLOG_MS). */
+  droppedCallerFrames: number;
+  /** How the pipeline's connections ended when the host did not close them. */
+  drops: Record<DropKind, number>;
 }
 
 export interface StreamEvents {
@@ -36,6 +43,16 @@ export interface StreamEvents {
 }
 
 const MAX_RECONNECTS = 3;
+const DROP_LOG: Record<DropKind, string> = {
+  closed: "pipeline closed the stream mid-call",
+  unresponsive: "pipeline unresponsive: no pong or message within the timeout, connection cut",
+  "too-big": "pipeline sent a message over the size bound: closed with 1009",
+};
+/** Marks waiting for their audio to play; beyond this a pipeline is marking faster than it speaks. */
+export const MAX_PENDING_MARKS = 10_000;
+export const MAX_MARK_NAME_CHARS = 256;
+/** The end reason of each kind of drop (with PIPELINE_DROP_ACTION=hangup, or reconnects used up). */
+const DROP_REASONS: Record<DropKind, string> = { closed: "pipeline-closed", unresponsive: "pipeline-unresponsive", "too-big": "pipeline-message-too-big" };
 /** Measured on the twin: playout reaches the caller's RTP 33–40 ms after the worklet played it. */
 const SEND_PATH_MS = 60;
 
@@ -51,9 +68,12 @@ export class CallStream {
   private closed = false;
   private hangingUp = false;
   private overflows = 0;
+  private markClose!: () => void;
+  /** Settles when the stream closes (the call ended, or a transfer): what waits on the stream stops then. */
+  readonly whenClosed = new Promise<void>((resolve) => (this.markClose = resolve));
   private info: StreamInfo | undefined;
   private readonly announcements: Array<{ mark: string; resolve(): void }> = [];
-  readonly stats: StreamStats = { callerFrames: 0, agentSamples: 0, playedSamples: 0, marksPlayed: 0, underruns: 0, badMessages: 0, dtmfIn: "", reconnects: 0 };
+  readonly stats: StreamStats = { callerFrames: 0, agentSamples: 0, playedSamples: 0, marksPlayed: 0, underruns: 0, badMessages: 0, dtmfIn: "", reconnects: 0, droppedCallerFrames: 0, drops: { closed: 0, unresponsive: 0, "too-big": 0 } };
 
   constructor(
     private readonly link: PageLink,
@@ -88,7 +108,7 @@ export class CallStream {
       this.stats.callerFrames++;
       this.dtmf.push(pcm);
       this.tap?.(pcm);
-      this.session?.sendCallerAudio(pcm);
+      if (this.session && !this.session.sendCallerAudio(pcm)) this.onCallerFrameDropped();
       const before = this.playout.playedSamples;
       this.playout.onCallerFrame(header);
       if (this.recorder) this.recordFrame(pcm, before, this.playout.playedSamples);
@@ -130,27 +150,43 @@ export class CallStream {
     this.recorder!.write(caller, this.agentFrame);
   }
 
-  /** Records both sides from now on (RECORDINGS_DIR). */
+  /** Records both sides from now on (RECORDINGS_DIR); a stream already closed closes the recorder at once. */
   record(recorder: CallRecorder): void {
-    this.recorder = recorder;
+    if (this.closed) void recorder.close();
+    else this.recorder = recorder;
   }
 
-  /** Dials the pipeline and sends its start; rejects when it cannot be reached in time. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /**
+   * Dials the pipeline and sends its start; rejects when it cannot be reached in time, or when the
+   * stream was closed before or during the dial (then nothing was started: check isClosed).
+   */
   async open(info: StreamInfo): Promise<void> {
+    if (this.closed) throw new Error("the stream is closed");
     this.info = info;
     const session = this.connect();
     await session.open(info);
   }
 
   private connect(): PipelineSession {
-    const session: PipelineSession = createPipelineSession(this.opts.profile, { url: this.opts.url, connectTimeoutMs: this.opts.connectTimeoutMs }, {
+    const { url, connectTimeoutMs, pingIntervalMs, pongTimeoutMs } = this.opts;
+    const session: PipelineSession = createPipelineSession(this.opts.profile, { url, connectTimeoutMs, pingIntervalMs, pongTimeoutMs }, {
       // Events from a session that was replaced (after a reconnect) are stale: ignore them.
       onAudio: (pcm) => {
         if (this.session !== session) return;
         this.stats.agentSamples += pcm.length;
         this.playout.push(pcm);
       },
-      onMark: (name) => this.session === session && this.playout.mark(name),
+      onMark: (name) => {
+        if (this.session !== session) return;
+        // Bounded: a mark is kept until its audio plays, so a runaway pipeline must not grow the list without end.
+        if (name.length > MAX_MARK_NAME_CHARS) return this.onBadMessage(`mark name over ${MAX_MARK_NAME_CHARS} characters`);
+        if (this.playout.pendingMarks >= MAX_PENDING_MARKS) return this.onBadMessage(`over ${MAX_PENDING_MARKS} marks pending`);
+        this.playout.mark(name);
+      },
       onClear: () => {
         if (this.session !== session) return;
         // As Twilio does: the marks that will now never play are sent back at once.
@@ -163,23 +199,31 @@ export class CallStream {
         this.hangingUp = true;
         this.events.onEnd("pipeline-hangup");
       },
-      onClosed: (code, reason) => {
+      onDropped: (drop) => {
         if (this.session !== session || this.closed || this.hangingUp) return;
-        this.log.warn({ code, reason }, "pipeline closed the stream mid-call");
-        void this.onDropped();
+        this.stats.drops[drop.kind]++;
+        this.log.warn({ kind: drop.kind, code: drop.code, reason: drop.reason }, DROP_LOG[drop.kind]);
+        void this.onDropped(drop);
       },
-      onBadMessage: (problem) => {
-        this.stats.badMessages++;
-        if (this.stats.badMessages <= 5 || this.stats.badMessages % 100 === 0) this.log.warn({ problem, count: this.stats.badMessages }, "pipeline message ignored");
-      },
+      onBadMessage: (problem) => this.onBadMessage(problem),
     });
     this.session = session;
     return session;
   }
 
-  private async onDropped(): Promise<void> {
+  private onBadMessage(problem: string): void {
+    this.stats.badMessages++;
+    if (this.stats.badMessages <= 5 || this.stats.badMessages % 100 === 0) this.log.warn({ problem, count: this.stats.badMessages }, "pipeline message ignored");
+  }
+
+  private onCallerFrameDropped(): void {
+    // Once, then every hundredth: a stalled pipeline must not flood the log too.
+    if (this.stats.droppedCallerFrames++ % 100 === 0) this.log.warn({ dropped: this.stats.droppedCallerFrames }, "pipeline reads too slowly: caller audio dropped");
+  }
+
+  private async onDropped(drop: PipelineDrop): Promise<void> {
     if (!this.opts.reconnect || this.stats.reconnects >= MAX_RECONNECTS || !this.info) {
-      this.events.onEnd("pipeline-closed");
+      this.events.onEnd(DROP_REASONS[drop.kind]);
       return;
     }
     this.stats.reconnects++;
@@ -188,12 +232,13 @@ export class CallStream {
     try {
       const session = this.connect();
       await session.open(this.info);
-      // The call may have ended while we dialled: then this stream is already closed.
-      if (this.closed) return session.close("call ended");
+      // close() closes the session it finds, mid-dial too, so a call that ended meanwhile left nothing open.
+      if (this.closed) return;
       this.log.info({ attempt: this.stats.reconnects }, "pipeline reconnected: fresh start sent");
     } catch (err) {
+      if (this.closed) return;
       this.log.error({ err: (err as Error).message }, "pipeline reconnect failed");
-      this.events.onEnd("pipeline-closed");
+      this.events.onEnd(DROP_REASONS[drop.kind]);
     }
   }
 
@@ -204,6 +249,7 @@ export class CallStream {
 
   /** Plays audio the host owns (e.g. the pipeline-down apology); resolves once it has been played. */
   announce(pcm: Int16Array): Promise<void> {
+    if (this.closed) return Promise.resolve();
     const mark = `announcement-${this.announcements.length + 1}`;
     this.playout.push(pcm);
     return new Promise((resolve) => {
@@ -220,9 +266,10 @@ export class CallStream {
   }
 
   /** Ends the stream; resolves with the recording once it is safely on disk. */
-  close(reason: string): Promise<{ path: string; durationMs: number } | undefined> {
+  close(reason: string): Promise<Recording | undefined> {
     if (this.closed) return Promise.resolve(undefined);
     this.closed = true;
+    this.markClose();
     this.link.onCallerFrames(this.slot, undefined);
     this.stats.playedSamples = this.playout.playedSamples;
     this.stats.underruns = this.playout.underruns;

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { PageCommands, PageEventOf } from "../bridge/page-link.ts";
+import type { CallStream } from "../bridge/stream.ts";
 import type { AnswerRules } from "./answer-rules.ts";
 import type { CallLifecycle } from "./call-lifecycle.ts";
 import type { StreamFactory } from "./call-streams.ts";
@@ -104,10 +105,21 @@ export class Answering {
     try {
       await stream.open(this.d.streams.info(call));
     } catch (err) {
-      await this.onPipelineDown(call, (err as Error).message);
+      // The caller gave up while the pipeline was dialled: finish() has closed the stream, its
+      // dial and its slot. Nothing is down, and nothing is left to answer.
+      if (stream.isClosed) return;
+      await this.onPipelineDown(call, stream, (err as Error).message);
       return;
     }
-    await this.d.page.request({ type: "answer", sipCallId: call.sipCallId, slot });
+    if (stream.isClosed) return;
+    try {
+      await this.d.page.request({ type: "answer", sipCallId: call.sipCallId, slot });
+    } catch (err) {
+      // An answer the page could not give must not leave the pipeline waiting on a call nobody answers.
+      if (stream.isClosed) return; // the call ended meanwhile
+      this.d.log.error({ call: call.id, err: (err as Error).message }, "call: the page could not answer; hanging up");
+      await this.d.lifecycle.hangup(call.id, "failed");
+    }
   }
 
   private async refuse(call: Call, reason: string): Promise<void> {
@@ -123,22 +135,27 @@ export class Answering {
   }
 
   /** PIPELINE_DOWN_ACTION: apologise and hang up, or leave the call ringing for someone else. */
-  private async onPipelineDown(call: Call, why: string): Promise<void> {
+  private async onPipelineDown(call: Call, stream: CallStream, why: string): Promise<void> {
     const action = this.d.downAction;
     this.d.metrics.pipelineFailures.inc({ kind: "unreachable" });
     this.d.log.error({ call: call.id, err: why, action }, "pipeline: unreachable as the call arrives");
     call.endReason = "pipeline-unreachable";
     if (action === "ring") {
-      call.stream?.close("pipeline-unreachable");
+      void stream.close("pipeline-unreachable");
       call.stream = undefined;
       this.d.calls.releaseSlot(call);
       call.state = "ringing";
       return;
     }
-    await this.d.page.request({ type: "answer", sipCallId: call.sipCallId, slot: call.slot! });
+    const answered = await this.d.page.request({ type: "answer", sipCallId: call.sipCallId, slot: call.slot! }).then(
+      () => true,
+      () => false,
+    );
+    if (!answered) return this.d.lifecycle.hangup(call.id, "pipeline-unreachable");
     // Resolves once played, which needs media up: bounded in case it never comes.
     const apologyMs = (this.d.apology.length * 1000) / this.d.sampleRate;
-    await withTimeout(call.stream!.announce(this.d.apology), apologyMs + APOLOGY_GRACE_MS).catch(() => {});
+    // A call that ends meanwhile closes the stream, which settles the announcement at once.
+    await withTimeout(stream.announce(this.d.apology), apologyMs + APOLOGY_GRACE_MS).catch(() => {});
     await this.d.lifecycle.hangup(call.id, "pipeline-unreachable");
   }
 }

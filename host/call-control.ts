@@ -50,14 +50,16 @@ export class CallControl {
       call.transferTarget = target;
     } catch (err) {
       log.error({ call: call.id, target, err: (err as Error).message }, "call: transfer failed; the pipeline takes the call back");
-      call.endReason = undefined;
+      // A call that ended meanwhile keeps the reason it ended with.
+      if (call.state !== "ended") call.endReason = undefined;
       if (mode === "warm") await page.request({ type: "unhold", sipCallId: call.sipCallId }).catch(() => {});
       if (call.state === "answered" && call.slot !== undefined) {
         const again = streams.create(call, call.slot);
         call.stream = again;
         await again.open(streams.info(call)).then(
           () => again.mediaConnected(),
-          (e: Error) => lifecycle.hangup(call.id, `transfer-failed: ${e.message}`),
+          // Closed while dialling: the call ended meanwhile, and finish() closed the new stream and its dial.
+          (e: Error) => (again.isClosed ? undefined : lifecycle.hangup(call.id, `transfer-failed: ${e.message}`)),
         );
       }
       throw Object.assign(new Error(`transfer to ${target} failed: ${(err as Error).message}`), { status: 502 });

@@ -1,7 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { CallRecorder } from "../bridge/call-recorder.ts";
+import { CallRecorder, type OpenRecordingFile } from "../bridge/call-recorder.ts";
 import type { PageCommands, PageEventOf } from "../bridge/page-link.ts";
 import type { CallRegistry, Call } from "./calls.ts";
 import type { Metrics } from "./metrics.ts";
@@ -15,6 +15,8 @@ export interface LifecycleDeps {
   sampleRate: number;
   /** Absent: calls are not recorded. */
   recordingsDir?: string;
+  /** How a recording's file is opened (tests give it a disk that fills up). */
+  openRecording?: OpenRecordingFile;
 }
 
 /**
@@ -79,10 +81,6 @@ export class CallLifecycle {
     const m = this.d.metrics;
     m.callsEnded.inc({ direction: call.direction, reason: why.replace(/:.*$/, "") });
     m.callsActive.set(this.d.calls.active().length);
-    if (call.streamStats) {
-      m.underruns.inc(call.streamStats.underruns);
-      m.pipelineBadMessages.inc(call.streamStats.badMessages);
-    }
     this.d.log.info({ call: call.id, reason: why, durationMs: call.answeredAtMs ? Date.now() - call.answeredAtMs : 0, stream: call.streamStats }, "call: ended");
   }
 
@@ -103,8 +101,14 @@ export class CallLifecycle {
     const saved = stream.close(why).then((rec) => {
       if (!rec) return;
       call.recording = rec;
-      this.d.log.info({ call: call.id, path: rec.path, durationMs: rec.durationMs }, "recording: saved");
+      if (rec.failed) this.d.log.error({ call: call.id, ...rec }, "recording: saved up to a write failure");
+      else this.d.log.info({ call: call.id, path: rec.path, durationMs: rec.durationMs }, "recording: saved");
     });
+    // Each stream's counters once, as it closes (a failed transfer gives a call a second stream).
+    const m = this.d.metrics;
+    m.underruns.inc(stream.stats.underruns);
+    m.pipelineBadMessages.inc(stream.stats.badMessages);
+    for (const [kind, n] of Object.entries(stream.stats.drops)) if (n) m.pipelineFailures.inc({ kind }, n);
     this.pendingWrites.add(saved);
     void saved.finally(() => this.pendingWrites.delete(saved));
   }
@@ -122,7 +126,7 @@ export class CallLifecycle {
       await mkdir(dir, { recursive: true });
       const stamp = new Date(call.createdAtMs).toISOString().replace(/[:.]/g, "-");
       const name = `${stamp}_${(call.telephonySessionId ?? call.id).replace(/[^\w.-]/g, "_")}.wav`;
-      const recorder = await CallRecorder.create(join(dir, name), this.d.sampleRate, this.d.log.child({ call: call.id }));
+      const recorder = await CallRecorder.create(join(dir, name), this.d.sampleRate, this.d.log.child({ call: call.id }), this.d.openRecording);
       if (call.stream) call.stream.record(recorder);
       else await recorder.close();
     } catch (err) {

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type { Recording } from "../bridge/call-recorder.ts";
 import type { CallStream, StreamStats } from "../bridge/stream.ts";
 
 export type CallState = "ringing" | "answering" | "answered" | "ended";
@@ -31,8 +32,8 @@ export interface Call {
   transferTarget?: string;
   /** Answering-machine detection result (outbound calls that asked for it). */
   amd?: { result: "human" | "machine" | "unknown"; reason: string; atMs: number };
-  /** Where the call's recording was saved (RECORDINGS_DIR). */
-  recording?: { path: string; durationMs: number };
+  /** Where the call's recording was saved (RECORDINGS_DIR); `failed` if a write failed (the file holds what came before). */
+  recording?: Recording;
 }
 
 /** The host's call registry and its slots (one page audio path each). */
@@ -40,6 +41,8 @@ export class CallRegistry {
   private readonly calls = new Map<string, Call>();
   private readonly bySip = new Map<string, Call>();
   private readonly freeSlots: number[];
+  /** Slots given out and not yet back: a slot is freed once, however many paths end its call. */
+  private readonly heldSlots = new Set<number>();
   /** Ended calls kept for GET /calls (bounded). */
   private readonly history: string[] = [];
 
@@ -76,18 +79,20 @@ export class CallRegistry {
   }
 
   takeSlot(): number | undefined {
-    return this.freeSlots.pop();
+    const slot = this.freeSlots.pop();
+    if (slot !== undefined) this.heldSlots.add(slot);
+    return slot;
   }
 
   /** A slot taken for a call that never started. */
   returnSlot(slot: number): void {
-    this.freeSlots.push(slot);
+    if (this.heldSlots.delete(slot)) this.freeSlots.push(slot);
   }
 
   /** The call keeps ringing but no longer holds an audio path. */
   releaseSlot(call: Call): void {
     if (call.slot === undefined) return;
-    this.freeSlots.push(call.slot);
+    this.returnSlot(call.slot);
     call.slot = undefined;
   }
 
@@ -96,7 +101,8 @@ export class CallRegistry {
     call.state = "ended";
     call.endReason = reason;
     call.endedAtMs = Date.now();
-    if (call.slot !== undefined) this.freeSlots.push(call.slot);
+    // Cleared, so a late releaseSlot for this call cannot free a slot another call has taken since.
+    this.releaseSlot(call);
     this.bySip.delete(call.sipCallId);
     this.history.push(call.id);
     while (this.history.length > this.keepEnded) this.calls.delete(this.history.shift()!);

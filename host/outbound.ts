@@ -66,6 +66,8 @@ export class Outbound {
     }
     // The pipeline joins once the callee is known to be a person (or a machine's beep has sounded).
     void this.connect(call, stream, opts.amd).catch((err) => {
+      // Closed meanwhile (the call ended, or a transfer took it): its dial was abandoned, nothing is down.
+      if (stream.isClosed) return;
       this.d.log.error({ call: call.id, err: (err as Error).message }, "pipeline: unreachable, hanging up");
       void this.d.lifecycle.hangup(call.id, "pipeline-unreachable");
     });
@@ -84,14 +86,15 @@ export class Outbound {
         this.d.log.info({ call: call.id, ...call.amd }, "amd: decided");
       });
       if (verdict.beepAtMs !== undefined) this.d.log.info({ call: call.id, atMs: verdict.beepAtMs }, "amd: beep heard, leaving the message");
-      if (call.state === "ended") return;
+      // Ended (or transferred) while listening: detectCallee returned as the stream closed.
+      if (stream.isClosed) return;
       if (verdict.result === "machine" && amd.mode === "human-only") {
         await this.d.lifecycle.hangup(call.id, "amd-machine");
         return;
       }
       call.customParameters = { ...call.customParameters, amd: verdict.result, ...(verdict.beepAtMs !== undefined && { amdBeep: "true" }) };
     }
-    if (call.state === "ended") return;
+    if (stream.isClosed) return;
     await stream.open(this.d.streams.info(call));
     if (call.mediaConnectedAtMs) stream.mediaConnected();
   }

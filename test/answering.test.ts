@@ -37,7 +37,7 @@ function setup(answer: Partial<AnswerConfig> = {}, downAction: "message" | "ring
   let n = 0;
   const ring = (from = "+15550001111", telephonySessionId?: string) =>
     answering.onIncoming({ type: "incoming", sipCallId: `sip-${++n}`, from, to: "+15550009999", autoAnswer: false, telephonySessionId, partyId: telephonySessionId && "p-1" });
-  return { answering, page, streams, calls, metrics, order, ring, fetched };
+  return { answering, page, streams, calls, metrics, order, ring, fetched, lifecycle };
 }
 
 const inboundEvent = (telephonySessionId: string, from: string, code = "Proceeding"): TelephonyEvent =>
@@ -95,6 +95,35 @@ describe("answering", () => {
     expect(streams.made[0].closedWith).toEqual(["pipeline-unreachable"]);
     // Both slots are free again.
     expect([calls.takeSlot(), calls.takeSlot(), calls.takeSlot()]).toEqual([0, 1, undefined]);
+  });
+
+  for (const downAction of ["message", "ring"] as const) {
+    it(`the caller hangs up while the pipeline is dialled (${downAction}): nothing answered, nothing down, the slot freed once`, async () => {
+      const { ring, streams, page, calls, metrics, lifecycle } = setup({}, downAction);
+      streams.hold = true;
+      const ringing = ring();
+      await until(() => streams.made[0]?.release !== undefined);
+      const [call] = calls.list();
+      lifecycle.onEnded({ type: "ended", sipCallId: call.sipCallId, by: "remote" });
+      streams.made[0].release!();
+      await ringing;
+      expect(page.types()).toEqual([]);
+      expect(call).toMatchObject({ state: "ended", endReason: "remote-hangup" });
+      expect(streams.made[0].closedWith).toEqual(["remote-hangup"]);
+      expect((await metrics.pipelineFailures.get()).values).toEqual([]);
+      expect([calls.takeSlot(), calls.takeSlot(), calls.takeSlot()]).toEqual([0, 1, undefined]);
+    });
+  }
+
+  it("the page cannot answer: the call is hung up and its pipeline stream closed", async () => {
+    const { ring, streams, page, calls, lifecycle } = setup();
+    page.failing.add("answer");
+    await ring();
+    expect(page.types()).toEqual(["answer", "hangup"]);
+    const [call] = calls.list();
+    lifecycle.onEnded({ type: "ended", sipCallId: call.sipCallId, by: "local" });
+    expect(call.endReason).toBe("failed");
+    expect(streams.made[0].closedWith).toEqual(["failed"]);
   });
 
   it("webhook mode: answers only once the webhook approved the session", async () => {

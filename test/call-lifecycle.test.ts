@@ -65,6 +65,23 @@ describe("call lifecycle", () => {
     expect(call.streamStats?.callerFrames).toBe(10);
   });
 
+  it("frees a slot once, however many paths release it", () => {
+    const { lifecycle, call, calls } = setup();
+    const slot = call.slot!;
+    lifecycle.finish(call, "remote-hangup");
+    // A late path (a failed dial, a given-up answer) frees the same call's slot again.
+    calls.releaseSlot(call);
+    calls.returnSlot(slot);
+    expect([calls.takeSlot(), calls.takeSlot(), calls.takeSlot()]).toEqual([0, 1, undefined]);
+  });
+
+  it("counts each stream's pipeline drops by kind as the stream closes", async () => {
+    const { lifecycle, call, metrics } = setup();
+    call.stream!.stats.drops.unresponsive = 1;
+    lifecycle.finish(call, "pipeline-unresponsive");
+    expect((await metrics.pipelineFailures.get()).values.map((v) => [v.labels.kind, v.value])).toEqual([["unresponsive", 1]]);
+  });
+
   it("maps how the page saw the end to end reasons", () => {
     for (const [by, reason] of [["local", "host-hangup"], ["failed", "failed"], ["remote", "remote-hangup"]] as const) {
       const { lifecycle, call } = setup();

@@ -48,7 +48,7 @@ describe("the documented example protocol", () => {
       onClear() {},
       onSendDtmf() {},
       onHangup() {},
-      onClosed() {},
+      onDropped() {},
       onBadMessage() {},
     });
     await session.open({ callSid: "s-1", accountId: "a", from: "+1", to: "+2", direction: "inbound", customParameters: {} });

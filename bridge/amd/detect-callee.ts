@@ -44,5 +44,7 @@ export function detectCallee(stream: CallStream, sampleRate: number, req: AmdReq
     stream.tap = (pcm) => gate.push(pcm);
     const guard = setTimeout(() => done(decided ?? { result: "unknown", reason: "no audio", atMs: 0 }), (req.maxDecisionMs ?? 4000) + BEEP_GUARD_MS);
     guard.unref();
+    // A call that ends while listening stops the listening (and its 25 s guard) with it.
+    void stream.whenClosed.then(() => done(decided ?? { result: "unknown", reason: "call ended", atMs: 0 }));
   });
 }

@@ -26,3 +26,4 @@ export function profileWantsPcmu(profile: PipelineProfile): boolean {
 
 export type { PipelineProfile, PipelineProtocol, ProtocolSetting, SampleRate } from "./protocol.ts";
 export type { PipelineSession, PipelineHandlers, PipelineOptions, StreamInfo } from "./session.ts";
+export type { DropKind, PipelineDrop } from "./socket.ts";

@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
-import WebSocket from "ws";
-import { dialPipeline } from "./dial.ts";
 import { mediaProbe } from "../probe.ts";
+import { PipelineSocket } from "./socket.ts";
 import type { PipelineHandlers, PipelineOptions, PipelineSession, StreamInfo } from "./session.ts";
 import type { PipelineProtocol, SampleRate } from "./protocol.ts";
 
@@ -21,23 +20,22 @@ export const l16Protocol: PipelineProtocol = {
  * messages `mark`, `clear`, `dtmf`, `hangup` from the pipeline and `mark`, `dtmf`, `stop` to it.
  */
 export class L16Session implements PipelineSession {
-  private ws: WebSocket | undefined;
-  private closing = false;
+  private readonly socket: PipelineSocket;
   readonly streamSid = `MZ${randomBytes(16).toString("hex")}`;
 
   constructor(
-    private readonly opts: PipelineOptions,
+    opts: PipelineOptions,
     readonly sampleRate: SampleRate,
     private readonly on: PipelineHandlers,
-  ) {}
+  ) {
+    this.socket = new PipelineSocket(opts, {
+      onMessage: (data, isBinary) => (isBinary ? this.onAudio(data) : this.onControl(data.toString())),
+      onDropped: (drop) => on.onDropped(drop),
+    });
+  }
 
   async open(info: StreamInfo): Promise<void> {
-    this.ws = await dialPipeline(this.opts, {
-      onMessage: (data, isBinary) => (isBinary ? this.onAudio(data) : this.onControl(data.toString())),
-      onClose: (code, reason) => {
-        if (!this.closing) this.on.onClosed(code, reason);
-      },
-    });
+    await this.socket.open();
     this.sendJson({
       event: "start",
       protocol: "l16",
@@ -60,12 +58,13 @@ export class L16Session implements PipelineSession {
   }
 
   private sendJson(msg: Record<string, unknown>): void {
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
+    this.socket.send(JSON.stringify(msg));
   }
 
-  sendCallerAudio(pcm: Int16Array): void {
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength));
+  sendCallerAudio(pcm: Int16Array): boolean {
+    const sent = this.socket.sendAudio(Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength));
     mediaProbe?.onCallerForwarded(this, pcm);
+    return sent;
   }
 
   sendMarkPlayed(name: string): void {
@@ -77,10 +76,8 @@ export class L16Session implements PipelineSession {
   }
 
   close(reason: string): void {
-    if (this.closing) return;
-    this.closing = true;
-    this.sendJson({ event: "stop", reason });
-    this.ws?.close(1000, reason.slice(0, 120));
+    // Open means start went out (it is sent as the socket opens): only then is there a stream to stop.
+    this.socket.close(reason, this.socket.isOpen ? JSON.stringify({ event: "stop", reason }) : undefined);
   }
 
   private onAudio(data: Buffer): void {

@@ -2,6 +2,10 @@
  * One stream: the connection to the pipeline for one call. Each profile (twilio, l16) is one
  * file implementing this (and exporting its PipelineProtocol); ./index.ts lists them.
  */
+import type { PipelineDrop } from "./socket.ts";
+
+export type { PipelineDrop, PipelineOptions } from "./socket.ts";
+
 export interface StreamInfo {
   /** RingCentral telephonySessionId (Call Control's id); falls back to the host's call id. */
   callSid: string;
@@ -23,8 +27,8 @@ export interface PipelineHandlers {
   onSendDtmf(digits: string): void;
   /** The pipeline asks to end the call. */
   onHangup(): void;
-  /** The pipeline's connection ended (not by us). */
-  onClosed(code: number, reason: string): void;
+  /** The pipeline's connection ended, not by us: closed, half-open (no pong), or a message over the size bound. */
+  onDropped(drop: PipelineDrop): void;
   /** A message that could not be used: logged, never fatal. */
   onBadMessage(problem: string): void;
 }
@@ -34,15 +38,10 @@ export interface PipelineSession {
   readonly sampleRate: number;
   /** Dials the pipeline and sends the opening messages; rejects when it cannot be reached in time. */
   open(info: StreamInfo): Promise<void>;
-  /** 20 ms of the caller's audio, PCM16 at sampleRate. */
-  sendCallerAudio(pcm: Int16Array): void;
+  /** 20 ms of the caller's audio, PCM16 at sampleRate; false when dropped because the pipeline reads too slowly. */
+  sendCallerAudio(pcm: Int16Array): boolean;
   sendMarkPlayed(name: string): void;
   sendDtmf(digit: string): void;
-  /** Sends the profile's stop message and closes the connection. */
+  /** Sends the profile's stop message (if its start went out) and closes; at any stage, dialling included. */
   close(reason: string): void;
-}
-
-export interface PipelineOptions {
-  url: string;
-  connectTimeoutMs: number;
 }

@@ -1,9 +1,8 @@
 import { randomBytes } from "node:crypto";
 import alawmulaw from "alawmulaw";
-import WebSocket from "ws";
 import type { PipelineHandlers, PipelineOptions, PipelineSession, StreamInfo } from "./session.ts";
 import type { PipelineProfile, PipelineProtocol } from "./protocol.ts";
-import { dialPipeline } from "./dial.ts";
+import { PipelineSocket } from "./socket.ts";
 import { mediaProbe } from "../probe.ts";
 
 /** PIPELINE_AUDIO: the audio inside the envelope. */
@@ -27,21 +26,21 @@ export const twilioProtocol: PipelineProtocol = {
  */
 export class TwilioSession implements PipelineSession {
   readonly sampleRate: number;
-  private ws: WebSocket | undefined;
+  private readonly socket: PipelineSocket;
   private seq = 0;
   private chunk = 0;
   readonly streamSid = `MZ${randomBytes(16).toString("hex")}`;
   private info: StreamInfo | undefined;
-  private closing = false;
   private startedAtMs = 0;
   private firstChunkMs = 0;
 
   constructor(
-    private readonly opts: PipelineOptions,
+    opts: PipelineOptions,
     private readonly audio: PipelineProfile,
     private readonly on: PipelineHandlers,
   ) {
     this.sampleRate = audio.sampleRate;
+    this.socket = new PipelineSocket(opts, { onMessage: (data, isBinary) => this.onMessage(data.toString(), isBinary), onDropped: (drop) => on.onDropped(drop) });
   }
 
   private get encodingName(): string {
@@ -49,13 +48,8 @@ export class TwilioSession implements PipelineSession {
   }
 
   async open(info: StreamInfo): Promise<void> {
+    await this.socket.open();
     this.info = info;
-    this.ws = await dialPipeline(this.opts, {
-      onMessage: (data, isBinary) => this.onMessage(data.toString(), isBinary),
-      onClose: (code, reason) => {
-        if (!this.closing) this.on.onClosed(code, reason);
-      },
-    });
     this.send(`{"event":"connected","protocol":"Call","version":"1.0.0"}`);
     this.startedAtMs = performance.now();
     this.send(
@@ -80,10 +74,10 @@ export class TwilioSession implements PipelineSession {
   }
 
   private send(text: string): void {
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(text);
+    this.socket.send(text);
   }
 
-  sendCallerAudio(pcm: Int16Array): void {
+  sendCallerAudio(pcm: Int16Array): boolean {
     const payload =
       this.audio.encoding === "mulaw"
         ? Buffer.from(alawmulaw.mulaw.encode(pcm).buffer).toString("base64")
@@ -93,10 +87,12 @@ export class TwilioSession implements PipelineSession {
     // clock (20 ms a chunk), so arrival jitter never makes timestamps wobble.
     if (chunk === 1) this.firstChunkMs = Math.round(performance.now() - this.startedAtMs);
     const timestamp = this.firstChunkMs + (chunk - 1) * 20;
-    this.send(
+    // A dropped frame still takes its chunk and sequence number: the pipeline sees the gap.
+    const sent = this.socket.sendAudio(
       `{"event":"media","sequenceNumber":"${this.nextSeq()}","media":{"track":"inbound","chunk":"${chunk}","timestamp":"${timestamp}","payload":"${payload}"},"streamSid":"${this.streamSid}"}`,
     );
     mediaProbe?.onCallerForwarded(this, pcm);
+    return sent;
   }
 
   sendMarkPlayed(name: string): void {
@@ -108,11 +104,10 @@ export class TwilioSession implements PipelineSession {
   }
 
   close(reason: string): void {
-    if (this.closing) return;
-    this.closing = true;
+    // info is set once start went out: only then is there a stream to stop.
     const info = this.info;
-    if (info) this.send(JSON.stringify({ event: "stop", sequenceNumber: this.nextSeq(), stop: { accountSid: info.accountId, callSid: info.callSid }, streamSid: this.streamSid }));
-    this.ws?.close(1000, reason.slice(0, 120));
+    const stop = info && this.socket.isOpen ? JSON.stringify({ event: "stop", sequenceNumber: this.nextSeq(), stop: { accountSid: info.accountId, callSid: info.callSid }, streamSid: this.streamSid }) : undefined;
+    this.socket.close(reason, stop);
   }
 
   private onMessage(text: string, isBinary: boolean): void {
