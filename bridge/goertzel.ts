@@ -16,13 +16,9 @@ export function goertzelCoeff(hz: number, sampleRate: number): number {
 
 /** Power at the coefficient's frequency over x[from, to), normalised as in the header. */
 export function goertzelPower(x: ArrayLike<number>, coeff: number, from = 0, to = x.length, dc = 0): number {
-  let s1 = 0;
-  let s2 = 0;
-  for (let i = from; i < to; i++) {
-    const s0 = x[i] - dc + coeff * s1 - s2;
-    s2 = s1;
-    s1 = s0;
-  }
+  recur(x, coeff, from, to, dc);
+  const s1 = S1;
+  const s2 = S2;
   const n = to - from;
   return (4 * (s1 * s1 + s2 * s2 - coeff * s1 * s2)) / (n * n);
 }
@@ -67,6 +63,20 @@ export interface GoertzelBin {
  * so the phases of equal-length blocks compare directly.
  */
 export function goertzelBin(x: ArrayLike<number>, coeff: number, from: number, to: number, dc: number, out: GoertzelBin): void {
+  recur(x, coeff, from, to, dc);
+  const s1 = S1;
+  const s2 = S2;
+  const cos = coeff / 2;
+  out.re = s1 - cos * s2;
+  out.im = Math.sqrt(Math.max(0, 1 - cos * cos)) * s2; // sin ω, ω in [0, π]
+}
+
+// The recurrence's last two states, left here by recur(): two numbers, so nothing is allocated per call.
+let S1 = 0;
+let S2 = 0;
+
+/** Runs s[i] = x[i] − dc + coeff·s[i−1] − s[i−2] over x[from, to). */
+function recur(x: ArrayLike<number>, coeff: number, from: number, to: number, dc: number): void {
   let s1 = 0;
   let s2 = 0;
   for (let i = from; i < to; i++) {
@@ -74,7 +84,6 @@ export function goertzelBin(x: ArrayLike<number>, coeff: number, from: number, t
     s2 = s1;
     s1 = s0;
   }
-  const cos = coeff / 2;
-  out.re = s1 - cos * s2;
-  out.im = Math.sqrt(Math.max(0, 1 - cos * cos)) * s2; // sin ω, ω in [0, π]
+  S1 = s1;
+  S2 = s2;
 }

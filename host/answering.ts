@@ -1,3 +1,4 @@
+import { setTimeout as delay } from "node:timers/promises";
 import type { Logger } from "pino";
 import type { PageCommands, PageEventOf } from "../bridge/page-link.ts";
 import type { CallStream } from "../bridge/stream.ts";
@@ -155,17 +156,10 @@ export class Answering {
     // Resolves once played, which needs media up: bounded in case it never comes.
     const apologyMs = (this.d.apology.length * 1000) / this.d.sampleRate;
     // A call that ends meanwhile closes the stream, which settles the announcement at once.
-    await withTimeout(stream.announce(this.d.apology), apologyMs + APOLOGY_GRACE_MS).catch(() => {});
+    const bound = new AbortController();
+    await Promise.race([stream.announce(this.d.apology), delay(apologyMs + APOLOGY_GRACE_MS, undefined, { signal: bound.signal }).catch(() => {})]);
+    bound.abort();
     await this.d.lifecycle.hangup(call.id, "pipeline-unreachable");
   }
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`not done within ${ms} ms`)), ms);
-    p.then(
-      (v) => (clearTimeout(t), resolve(v)),
-      (e) => (clearTimeout(t), reject(e)),
-    );
-  });
-}

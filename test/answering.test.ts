@@ -7,6 +7,7 @@ import type { AnswerConfig } from "../host/config.ts";
 import { Metrics } from "../host/metrics.ts";
 import type { TelephonyEvent } from "../host/webhooks.ts";
 import { FakePage, FakeStreams, quietLog } from "./support/fake-page.ts";
+import { until } from "./support/until.ts";
 
 // The answering decision without Chrome: a fake page records commands, fake streams the pipeline.
 function setup(answer: Partial<AnswerConfig> = {}, downAction: "message" | "ring" = "message") {
@@ -102,7 +103,7 @@ describe("answering", () => {
       const { ring, streams, page, calls, metrics, lifecycle } = setup({}, downAction);
       streams.hold = true;
       const ringing = ring();
-      await until(() => streams.made[0]?.release !== undefined);
+      await until(() => streams.made[0]?.release !== undefined, "the pipeline dial to start");
       const [call] = calls.list();
       lifecycle.onEnded({ type: "ended", sipCallId: call.sipCallId, by: "remote" });
       streams.made[0].release!();
@@ -131,7 +132,7 @@ describe("answering", () => {
     await ring("+15550001111", "s-1");
     expect(page.types()).toEqual([]); // no verdict yet: keeps ringing
     answering.onTelephonyEvent(inboundEvent("s-1", "+15550001111"));
-    await until(() => page.types().includes("answer"));
+    await until(() => page.types().includes("answer"), "the answer");
     expect(page.sent.at(-1)).toMatchObject({ type: "answer", sipCallId: "sip-1" });
     expect(fetched).toEqual([]);
   });
@@ -144,8 +145,3 @@ describe("answering", () => {
     expect(calls.list()[0].endReason).toMatch(/^refused:/);
   });
 });
-
-async function until(ok: () => boolean): Promise<void> {
-  for (let i = 0; i < 100 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
-  expect(ok()).toBe(true);
-}

@@ -1,19 +1,13 @@
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTwin, type Twin } from "../twin/server.ts";
+import { spawnHostCli } from "./support/host-cli.ts";
 import { twinEnv } from "./support/stack.ts";
-
-const root = fileURLToPath(new URL("..", import.meta.url));
 
 /** Runs `npm start`'s entry with exactly the given environment. */
 function runHost(env: Record<string, string>, timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "host/cli.ts"], {
-      cwd: root,
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", SIP_INFO_CACHE: `/tmp/cli-test-${process.pid}.json`, ...env },
-    });
+    const child = spawnHostCli(env, "cli-test");
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
@@ -108,17 +102,7 @@ describe("npm start shuts down cleanly on SIGTERM", () => {
     const { startEchoPipeline } = await import("../examples/echo-pipeline.ts");
     const echo = await startEchoPipeline();
     try {
-      const child = spawn(process.execPath, ["--import", "tsx", "host/cli.ts"], {
-        cwd: root,
-        env: {
-          PATH: process.env.PATH ?? "",
-          HOME: process.env.HOME ?? "/tmp",
-          SIP_INFO_CACHE: `/tmp/cli-sigterm-${process.pid}.json`,
-          ...twinEnv(twin),
-          PIPELINE_URL: echo.url,
-          HTTP_PORT: "0",
-        },
-      });
+      const child = spawnHostCli({ ...twinEnv(twin), PIPELINE_URL: echo.url, HTTP_PORT: "0" }, "cli-sigterm");
       let stdout = "";
       child.stdout.on("data", (d) => (stdout += d));
       child.stderr.resume();

@@ -1,17 +1,15 @@
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtemp, readFile, readdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import pino from "pino";
 import wavefile from "wavefile";
 import { describe, expect, it } from "vitest";
 import { dominantHz } from "../twin/caller/analysis.ts";
 import { startTwin } from "../twin/server.ts";
+import { spawnHostCli } from "./support/host-cli.ts";
 import { twinEnv, until } from "./support/stack.ts";
 import { startTestPipeline } from "./support/twilio-pipeline.ts";
-
-const root = fileURLToPath(new URL("..", import.meta.url));
 
 /** The processes `pid` started (Chrome, esbuild's service): found before the kill orphans them. */
 function childrenOf(pid: number): number[] {
@@ -37,18 +35,7 @@ describe("recordings survive the host", () => {
     const twin = await startTwin({ log: pino({ level: "silent" }) });
     const pipeline = await startTestPipeline();
     const dir = await mkdtemp(join(tmpdir(), "rec-crash-"));
-    const child = spawn(process.execPath, ["--import", "tsx", "host/cli.ts"], {
-      cwd: root,
-      env: {
-        PATH: process.env.PATH ?? "",
-        HOME: process.env.HOME ?? "/tmp",
-        SIP_INFO_CACHE: `/tmp/rec-crash-${process.pid}.json`,
-        ...twinEnv(twin),
-        PIPELINE_URL: pipeline.url,
-        HTTP_PORT: "0",
-        RECORDINGS_DIR: dir,
-      },
-    });
+    const child = spawnHostCli({ ...twinEnv(twin), PIPELINE_URL: pipeline.url, HTTP_PORT: "0", RECORDINGS_DIR: dir }, "rec-crash");
     child.stdout.resume();
     child.stderr.resume();
     const exited = new Promise<NodeJS.Signals | null>((r) => child.on("exit", (_code, signal) => r(signal)));

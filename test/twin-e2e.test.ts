@@ -4,7 +4,7 @@
  * Every media check measures audio: what the page hears (Web Audio analyser) and what the
  * twin's caller heard (its recording, analysed in Node).
  */
-import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { SDK } from "@ringcentral/sdk";
@@ -12,12 +12,12 @@ import pino from "pino";
 import type { Browser, Page } from "puppeteer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import wavefile from "wavefile";
-import { WebSocket } from "ws";
 import { launchChrome } from "../host/chrome.ts";
 import { dominantHz, rmsDbfs, toneSpan } from "../twin/caller/analysis.ts";
 import { startTwin, type Twin } from "../twin/server.ts";
 import type { PageCall } from "./pages/twin-phone.ts";
 import { servePage } from "./support/page-server.ts";
+import { rawSipClient } from "./support/raw-sip.ts";
 
 const SESSIONS_FILTER = "/restapi/v1.0/account/~/extension/~/telephony/sessions";
 const CALLER = "+16506666666";
@@ -430,7 +430,7 @@ describe("twin end to end: headless Chrome + unmodified WebPhone and SDK + real 
     // SIP: a wrong digest is refused with 403.
     const wrong = await rawSipClient(twin.sipWssUrl);
     try {
-      expect(await wrong.register(sipInfo, { password: "not-the-password", instanceId: randomUUID() })).toBe("SIP/2.0 403 Forbidden");
+      expect((await wrong.register(sipInfo, { password: "not-the-password", instanceId: randomUUID() })).startLine).toBe("SIP/2.0 403 Forbidden");
     } finally {
       wrong.close();
     }
@@ -439,7 +439,7 @@ describe("twin end to end: headless Chrome + unmodified WebPhone and SDK + real 
     const clients = await Promise.all([1, 2, 3, 4, 5].map(() => rawSipClient(twin.sipWssUrl)));
     try {
       const statuses: string[] = [];
-      for (const c of clients) statuses.push(await c.register(sipInfo, { instanceId: randomUUID() }));
+      for (const c of clients) statuses.push((await c.register(sipInfo, { instanceId: randomUUID() })).startLine);
       expect(statuses).toEqual([...Array(4).fill("SIP/2.0 200 OK"), "SIP/2.0 603 Too Many Contacts"]);
       expect((await control<{ records: unknown[] }>("/registrations")).json.records).toHaveLength(5);
     } finally {
@@ -511,66 +511,3 @@ describe("twin end to end: headless Chrome + unmodified WebPhone and SDK + real 
     expect(afterEnd.status).toBe(409);
   });
 });
-
-// ── a raw SIP-over-WSS client, for what the WebPhone would never send ───────────
-
-const md5 = (s: string) => createHash("md5").update(s).digest("hex");
-
-async function rawSipClient(url: string) {
-  const ws = new WebSocket(url, "sip", { rejectUnauthorized: false });
-  await new Promise<void>((resolve, reject) => {
-    ws.once("open", () => resolve());
-    ws.once("error", reject);
-  });
-  const inbox: string[] = [];
-  const waiters: Array<(m: string) => void> = [];
-  ws.on("message", (data) => {
-    const m = data.toString();
-    const w = waiters.shift();
-    if (w) w(m);
-    else inbox.push(m);
-  });
-  const next = (timeoutMs = 5000) =>
-    new Promise<string>((resolve, reject) => {
-      const m = inbox.shift();
-      if (m) return resolve(m);
-      const t = setTimeout(() => reject(new Error("no SIP response")), timeoutMs);
-      waiters.push((msg) => {
-        clearTimeout(t);
-        resolve(msg);
-      });
-    });
-  let cseq = 1000;
-  const callId = randomUUID();
-  const tag = randomBytes(4).toString("hex");
-
-  /** REGISTER with RingCentral's digest (docs/WIRE.md §1.3); returns the final status line. */
-  async function register(info: SipInfo, opts: { password?: string; instanceId: string }): Promise<string> {
-    const send = (extra: string[]) => {
-      const lines = [
-        `REGISTER sip:${info.domain} SIP/2.0`,
-        `Via: SIP/2.0/WSS raw.invalid;branch=z9hG4bK-${randomBytes(6).toString("hex")}`,
-        "Max-Forwards: 70",
-        `From: <sip:${info.username}@${info.domain}>;tag=${tag}`,
-        `To: <sip:${info.username}@${info.domain}>`,
-        `Call-ID: ${callId}`,
-        `CSeq: ${++cseq} REGISTER`,
-        `Contact: <sip:raw@raw.invalid;transport=ws>;+sip.instance="<urn:uuid:${opts.instanceId}>";expires=60`,
-        ...extra,
-        "Content-Length: 0",
-      ];
-      ws.send(`${lines.join("\r\n")}\r\n\r\n`);
-    };
-    send([]);
-    const challenge = await next();
-    expect(challenge.split("\r\n")[0]).toBe("SIP/2.0 401 Unauthorized");
-    const nonce = challenge.match(/nonce="([^"]+)"/)![1];
-    const ha1 = md5(`${info.authorizationId}:${info.domain}:${opts.password ?? info.password}`);
-    const ha2 = md5(`REGISTER:sip:${info.domain}`);
-    const response = md5(`${ha1}:${nonce}:${ha2}`);
-    send([`Authorization: Digest algorithm="MD5", username="${info.authorizationId}", realm="${info.domain}", nonce="${nonce}", uri="sip:${info.domain}", response="${response}"`]);
-    return (await next()).split("\r\n")[0];
-  }
-
-  return { register, close: () => ws.close() };
-}

@@ -3,26 +3,11 @@
  * stall and kill), without Chrome: a raw SIP client answers, and a werift peer stands in for the
  * page's media so RTP can be counted at the page.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startFaultHarness, until, type FaultHarness } from "./support/fault-harness.ts";
+import { describe, expect, it } from "vitest";
+import { until, useFaultHarness } from "./support/fault-harness.ts";
 import { answerAsPage } from "./support/werift-page.ts";
 
-let h: FaultHarness;
-beforeAll(async () => {
-  h = await startFaultHarness();
-});
-afterAll(async () => {
-  await h.stop();
-});
-afterEach(async () => {
-  await h.cleanup();
-});
-
-// Short names for the harness's parts, as the tests read them.
-const control: FaultHarness["control"] = (path, opts) => h.control(path, opts);
-const client = () => h.client();
-const sipInfo = () => h.sipInfo();
-const registrations = () => h.registrations();
+const { harness, control, client, sipInfo, registrations } = useFaultHarness();
 
 describe("calls across faults", () => {
   const place = async () => (await control<{ callId: string }>("/calls", { method: "POST", body: { from: "+16506666666", play: "tone:440" } })).body.callId;
@@ -40,7 +25,7 @@ describe("calls across faults", () => {
       // Hold-style re-INVITE (same ICE credentials): answered with the current SDP, as before.
       const hold = await page.holdReInvite(a);
       expect(hold.startLine).toBe("SIP/2.0 200 OK");
-      expect(hold.body).toBe(h.twin.board.calls.get(id)!.peer!.pc.localDescription!.sdp);
+      expect(hold.body).toBe(harness().twin.board.calls.get(id)!.peer!.pc.localDescription!.sdp);
 
       await control("/faults/sip/drop", { method: "POST", body: { extension: "101", mode: "terminate" } });
       expect((await a.closed).code).toBe(1006);
@@ -108,8 +93,8 @@ describe("calls across faults", () => {
   });
 
   it("gives up on a dropped call nobody picks up again after the grace period; a ringing call fails at once", async () => {
-    const graceMs = h.twin.board.dialogs.graceMs;
-    h.twin.board.dialogs.graceMs = 300;
+    const graceMs = harness().twin.board.dialogs.graceMs;
+    harness().twin.board.dialogs.graceMs = 300;
     try {
       const a = await client();
       await a.register(sipInfo(), { instanceId: "inst-grace" });
@@ -136,7 +121,7 @@ describe("calls across faults", () => {
       await control("/faults/sip/drop", { method: "POST", body: { instanceId: "inst-ring", mode: "terminate" } });
       expect(await until(async () => ((await callJson(ringing)).state === "ended" ? callJson(ringing) : undefined), "the ringing call to fail")).toMatchObject({ endReason: "failed" });
     } finally {
-      h.twin.board.dialogs.graceMs = graceMs;
+      harness().twin.board.dialogs.graceMs = graceMs;
     }
   });
 });

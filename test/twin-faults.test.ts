@@ -5,27 +5,11 @@
  * chosen answers. Calls across faults are in twin-faults-calls.test.ts.
  */
 import { SDK } from "@ringcentral/sdk";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { header } from "../twin/sip/message.ts";
-import { startFaultHarness, until, type FaultHarness } from "./support/fault-harness.ts";
+import { until, useFaultHarness } from "./support/fault-harness.ts";
 
-let h: FaultHarness;
-beforeAll(async () => {
-  h = await startFaultHarness();
-});
-afterAll(async () => {
-  await h.stop();
-});
-afterEach(async () => {
-  await h.cleanup();
-});
-
-// Short names for the harness's parts, as the tests read them.
-const control: FaultHarness["control"] = (path, opts) => h.control(path, opts);
-const client = () => h.client();
-const sipInfo = () => h.sipInfo();
-const registrations = () => h.registrations();
-const tryUpgrade = () => h.tryUpgrade();
+const { harness, control, client, sipInfo, registrations, tryUpgrade } = useFaultHarness();
 
 describe("SIP transport faults", () => {
   it("drops a registration's socket cleanly with the chosen code; the registration goes at once; a new socket re-registers", async () => {
@@ -130,7 +114,7 @@ describe("SIP transport faults", () => {
 });
 
 describe("REST faults", () => {
-  const sdk = () => new SDK({ server: h.twin.restUrl, clientId: h.twin.clientId, clientSecret: h.twin.clientSecret });
+  const sdk = () => new SDK({ server: harness().twin.restUrl, clientId: harness().twin.clientId, clientSecret: harness().twin.clientSecret });
   const failure = async (p: Promise<unknown>) => {
     const err = (await p.then(() => undefined, (e: { response?: Response }) => e)) as { response?: Response } | undefined;
     if (!err?.response) throw new Error("expected an ApiError with a response");
@@ -139,7 +123,7 @@ describe("REST faults", () => {
 
   it("answers a route with 503 and Retry-After for the next N requests, then serves it", async () => {
     const platform = sdk().platform();
-    await platform.login({ jwt: h.twin.jwt });
+    await platform.login({ jwt: harness().twin.jwt });
     const armed = await control("/faults/rest", { method: "POST", body: { method: "POST", path: "/restapi/v1.0/client-info/sip-provision", status: 503, retryAfterS: 7, count: 2 } });
     expect(armed.status).toBe(201);
     for (let i = 0; i < 2; i++) {
@@ -153,21 +137,21 @@ describe("REST faults", () => {
 
   it("rate-limits the OAuth token endpoint in the OAuth shape, and globs match Call Control paths", async () => {
     await control("/faults/rest", { method: "POST", body: { method: "POST", path: "/restapi/oauth/token", status: 429, retryAfterS: 1 } });
-    const f = await failure(sdk().platform().login({ jwt: h.twin.jwt }));
+    const f = await failure(sdk().platform().login({ jwt: harness().twin.jwt }));
     expect(f).toMatchObject({ status: 429, retryAfter: "1", body: { error: "temporarily_unavailable", errors: [{ errorCode: "CMN-301" }] } });
     const platform = sdk().platform();
-    await platform.login({ jwt: h.twin.jwt });
+    await platform.login({ jwt: harness().twin.jwt });
 
     await control("/faults/rest", { method: "POST", body: { method: "POST", path: "/restapi/v1.0/account/*/telephony/sessions/*/parties/*/answer", status: 500, count: 1 } });
-    const cc = await failure(platform.post("/restapi/v1.0/account/~/telephony/sessions/s-1/parties/p-1/answer", { deviceId: h.twin.account.deviceId }));
+    const cc = await failure(platform.post("/restapi/v1.0/account/~/telephony/sessions/s-1/parties/p-1/answer", { deviceId: harness().twin.account.deviceId }));
     expect(cc).toMatchObject({ status: 500, body: { errorCode: "CMN-500" } });
     // Spent: the route is itself again (an unknown session is a 404).
-    expect((await failure(platform.post("/restapi/v1.0/account/~/telephony/sessions/s-1/parties/p-1/answer", { deviceId: h.twin.account.deviceId }))).status).toBe(404);
+    expect((await failure(platform.post("/restapi/v1.0/account/~/telephony/sessions/s-1/parties/p-1/answer", { deviceId: harness().twin.account.deviceId }))).status).toBe(404);
   });
 
   it("delays a route's responses, and a fault can be removed by id", async () => {
     const platform = sdk().platform();
-    await platform.login({ jwt: h.twin.jwt });
+    await platform.login({ jwt: harness().twin.jwt });
     const slow = await control("/faults/rest", { method: "POST", body: { method: "GET", path: "/restapi/v1.0/account/*/extension/*", delayMs: 400, count: 5 } });
     const t0 = Date.now();
     expect((await platform.get("/restapi/v1.0/account/~/extension/~")).status).toBe(200);
@@ -192,8 +176,8 @@ describe("reset", () => {
     expect(cleared.body).toEqual({ sip: { refuseConnections: null, rejectRegister: null, ignoreRegister: null }, rest: [], media: [] });
     const c = await client();
     expect((await c.register(sipInfo(), { instanceId: "inst-reset" })).startLine).toBe("SIP/2.0 200 OK");
-    const platform = new SDK({ server: h.twin.restUrl, clientId: h.twin.clientId, clientSecret: h.twin.clientSecret }).platform();
-    await platform.login({ jwt: h.twin.jwt });
+    const platform = new SDK({ server: harness().twin.restUrl, clientId: harness().twin.clientId, clientSecret: harness().twin.clientSecret }).platform();
+    await platform.login({ jwt: harness().twin.jwt });
     expect((await control("/faults/sip/reject-register", { method: "POST", body: { status: 401 } })).status).toBe(400);
     expect((await control("/faults/sip/refuse-connections", { method: "POST", body: { forMs: 600_001 } })).status).toBe(400);
   });

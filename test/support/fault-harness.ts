@@ -2,19 +2,12 @@
  * What the twin's fault tests share: one twin, its control API, raw SIP clients that are closed
  * after each test, and one-shot WebSocket upgrades that report how they were refused.
  */
+import { afterAll, afterEach, beforeAll } from "vitest";
 import { WebSocket } from "ws";
 import { startTwin, type Twin } from "../../twin/server.ts";
 import { rawSipClient, type RawSipClient } from "./raw-sip.ts";
 
-export async function until<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 5000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+export { until } from "./until.ts";
 
 export type Upgrade = { open: true; ws: WebSocket } | { open: false; status?: number; retryAfter?: string; error?: string };
 
@@ -67,3 +60,28 @@ export async function startFaultHarness() {
 }
 
 export type FaultHarness = Awaited<ReturnType<typeof startFaultHarness>>;
+
+/**
+ * One harness for a test file: started before its tests, faults and clients cleared after each,
+ * stopped after all. The returned functions reach the harness of the moment.
+ */
+export function useFaultHarness() {
+  let h: FaultHarness;
+  beforeAll(async () => {
+    h = await startFaultHarness();
+  });
+  afterAll(async () => {
+    await h.stop();
+  });
+  afterEach(async () => {
+    await h.cleanup();
+  });
+  return {
+    harness: () => h,
+    control: ((path, opts) => h.control(path, opts)) as FaultHarness["control"],
+    client: () => h.client(),
+    sipInfo: () => h.sipInfo(),
+    registrations: () => h.registrations(),
+    tryUpgrade: () => h.tryUpgrade(),
+  };
+}

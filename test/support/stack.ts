@@ -103,12 +103,4 @@ export function decodeWav(buf: Buffer): { samples: Float32Array; rate: number } 
   return { samples: w.getSamples(false, Float32Array) as unknown as Float32Array, rate: (w.fmt as { sampleRate: number }).sampleRate };
 }
 
-export async function until<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export { until } from "./until.ts";

@@ -1,0 +1,15 @@
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+
+/**
+ * Starts `npm start`'s entry (host/cli.ts) as its own process with exactly `env` on top of PATH,
+ * HOME and a sipInfo cache of its own (`cacheName`, so parallel runs never share one).
+ */
+export function spawnHostCli(env: Record<string, string>, cacheName: string): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, ["--import", "tsx", "host/cli.ts"], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", SIP_INFO_CACHE: `/tmp/${cacheName}-${process.pid}.json`, ...env },
+  });
+}
