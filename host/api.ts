@@ -125,6 +125,7 @@ export function openApi(): Record<string, unknown> {
     "404": { description: "unknown call" },
     "409": { description: "the call is in the wrong state, or MAX_CONCURRENT_CALLS is reached" },
     "500": { description: "RingCentral or the page refused the request; `message` says why" },
+    "502": { description: "transfer only: RingCentral refused the transfer; the call is back with the pipeline (a fresh `start`)" },
     "503": { description: "API_TOKEN is not set on the host" },
   };
   const post = (summary: string, b?: z.ZodType) => ({ post: { summary, ...(b && { requestBody: body(b) }), responses: { "200": callResponse, ...errors } } });

@@ -16,7 +16,7 @@ export class Metrics {
     buckets: [50, 100, 200, 400, 800, 1600, 3200],
     registers: [this.registry],
   });
-  readonly underruns = new Counter({ name: "rcvh_playout_underruns_total", help: "times the page ran dry while audio waited in the host", registers: [this.registry] });
+  readonly underruns = new Counter({ name: "rcvh_playout_underruns_total", help: "holes the caller heard inside agent audio (the page ran dry and resumed within 250 ms), counted by the page", registers: [this.registry] });
   readonly pipelineBadMessages = new Counter({ name: "rcvh_pipeline_bad_messages_total", help: "pipeline messages ignored as malformed", registers: [this.registry] });
   readonly pipelineFailures = new Counter({ name: "rcvh_pipeline_failures_total", help: "pipeline failures: unreachable as a call arrived, or a stream dropped (closed, unresponsive, too-big)", labelNames: ["kind"], registers: [this.registry] });
   readonly pageRecoveries = new Counter({ name: "rcvh_page_recoveries_total", help: "Chrome or page lost and relaunched (counted when the relaunch starts)", registers: [this.registry] });
