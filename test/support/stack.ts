@@ -84,6 +84,8 @@ export interface TwinCallView {
   answeredAtMs: number | null;
   endedAtMs: number | null;
   caller: { framesSent: number; connectedAtMs: number | null };
+  /** The call's SIP dialog: which connection carries it, since when it has none, how often it moved. */
+  sip?: { connectionId: number | null; connectionOpen: boolean; lostAtMs: number | null; rebinds: number };
   heard: { startedAtMs: number | null; frames: number; lostFrames: number; dominantHz: number | null; levelDbfs: number | null } | null;
 }
 
