@@ -151,6 +151,27 @@ describe("SIP recovery", () => {
     await until(async () => (await stack.host.pageSessionCount()) === 0, "no call session left in the page");
   });
 
+  it("SIP down past the calls' grace (25 s): the host hangs up its calls sip-lost, the page ends them without a socket, and it registers once SIP is back", async () => {
+    const placed = await stack.placeCall({ from: "+16505551005", play: "tone:440" });
+    await until(async () => (await stack.twinState(placed.callId)) === "answered", "the call to be answered");
+    const stream = await until(() => pipeline.streams.find((s) => s.start?.callSid === placed.telephonySessionId), "its pipeline stream");
+    const t0 = Date.now();
+    await control("/faults/sip/refuse-connections", "POST", { forMs: 120_000, mode: "reset" });
+    await control("/faults/sip/drop", "POST", { all: true, mode: "terminate" });
+    const call = await until(() => stack.host.calls.list().find((c) => c.telephonySessionId === placed.telephonySessionId && c.state === "ended"), "the host to give the call up", 40_000);
+    const endedMs = Date.now() - t0;
+    expect(call.endReason).toBe("sip-lost");
+    await until(() => stream.stopped, "the pipeline's stop");
+    await until(async () => (await stack.host.pageSessionCount()) === 0, "no call session left in the page");
+    expect(await ready()).toBe(false);
+    await control("/faults/sip/refuse-connections", "DELETE");
+    const back = await until(async () => {
+      const b = await readyBody();
+      return b.ready ? b : undefined;
+    }, "registered once SIP is back", 40_000);
+    figures["calls-past-grace"] = { endedMs, registeredMs: back.sip.recoveredAtMs! - t0 };
+  }, 120_000);
+
   it("a page whose main thread hangs: the heartbeat notices, its call ends page-lost, Chrome is relaunched and registers", async () => {
     const placed = await stack.placeCall({ from: "+16505551004", play: "tone:440" });
     await until(async () => (await stack.twinState(placed.callId)) === "answered", "the call to be answered");

@@ -49,7 +49,6 @@ const HOST = "127.0.0.1";
 
 export const DEFAULT_HTTP_PORT = 18080;
 export const DEFAULT_SIP_PORT = 18443;
-export const DEFAULT_SIP_BACKUP_PORT = 18444;
 
 export async function startTwin(opts: TwinOptions = {}): Promise<Twin> {
   const log = opts.log ?? pino({ level: "silent" });
