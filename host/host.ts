@@ -206,7 +206,7 @@ export class Host {
       case "ended":
         return this.lifecycle.onEnded(e);
       case "registrationFailed":
-        return this.phone.onRegistrationFailed(e.error);
+        return this.phone.onRegistrationFailed();
       case "sipLost":
         return this.phone.onSipLost(e.reason, e.status);
       case "log":

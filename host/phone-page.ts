@@ -1,12 +1,12 @@
 import type { Browser, Page } from "puppeteer";
 import type { Logger } from "pino";
 import type { PageLink } from "../bridge/page-link.ts";
-import type { PreferredCodec } from "../bridge/page-protocol.ts";
+import { sipStatusOf, type PreferredCodec } from "../bridge/page-protocol.ts";
 import { launchChrome } from "./chrome.ts";
 import type { Config } from "./config.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Provisioned, RingCentral } from "./ringcentral.ts";
-import { SipRecovery, type SipState } from "./sip-recovery.ts";
+import { SipRecovery, TOO_MANY_INSTANCES, TOO_MANY_INSTANCES_WAIT_MS, backoffMs, refusalOf, type SipState } from "./sip-recovery.ts";
 
 const CONNECT_TIMEOUT_MS = 15_000;
 const READY_TIMEOUT_MS = 15_000;
@@ -104,10 +104,9 @@ export class PhonePage {
     await this.launch();
   }
 
-  /** The page reported that registration failed (later in life, e.g. a re-REGISTER). */
-  onRegistrationFailed(error: string): void {
+  /** The page's answer to `register` was a failure: whoever registers logs it and decides. */
+  onRegistrationFailed(): void {
     this.setRegistered(false);
-    this.o.log.error({ error }, "sip: registration failed");
   }
 
   /** The page's SIP connection or registration is gone (only once it was up: launch handles its own). */
@@ -186,28 +185,48 @@ export class PhonePage {
     await ready;
   }
 
+  /**
+   * The first registration of a launch. A cached sipInfo that fails is replaced by a fresh one
+   * (it can go stale: password rotated, device removed). After that, credentials refused are
+   * definitive (start-up fails with one line); an outage is retried with backoff, and
+   * RingCentral's instance limit (603) slowly, so a SIP outage delays start instead of ending it.
+   */
   private async register(): Promise<void> {
-    const { link, rc, log } = this.o;
-    const attempt = async (p: Provisioned) => {
-      const result = link.waitFor(["registered", "registrationFailed"], REGISTER_TIMEOUT_MS, "SIP registration");
-      link.send({ type: "register", sipInfo: p.sipInfo, instanceId: p.instanceId });
-      const e = await result;
-      if (e.type === "registrationFailed") throw new Error(e.error);
-    };
-    try {
-      await attempt(this.provisioned!);
-    } catch (err) {
-      if (!this.provisioned!.cached) throw err;
-      // A cached sipInfo can go stale (password rotated, device removed): provision afresh once.
-      log.warn({ err: (err as Error).message }, "sip: cached sipInfo failed, provisioning afresh");
-      this.provisioned = await rc.provision({ fresh: true });
-      this.reloading = true;
-      await this.page!.reload().finally(() => (this.reloading = false));
-      await this.configure();
-      await attempt(this.provisioned);
+    const { rc, log } = this.o;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.registerOnce(this.provisioned!);
+        break;
+      } catch (err) {
+        const message = (err as Error).message;
+        const refusal = refusalOf(sipStatusOf(message));
+        if (this.provisioned!.cached) {
+          log.warn({ err: message }, "sip: cached sipInfo failed, provisioning afresh");
+          this.provisioned = await rc.provision({ fresh: true });
+          this.reloading = true;
+          await this.page!.reload().finally(() => (this.reloading = false));
+          await this.configure();
+          continue;
+        }
+        if (refusal === "credentials")
+          throw new Error(`RingCentral refuses the SIP credentials it just provisioned (${message}): check that the app has the VoIP Calling permission and the extension may use a WebPhone`);
+        if (this.o.stopping()) throw err;
+        const waitMs = refusal === "too-many-instances" ? TOO_MANY_INSTANCES_WAIT_MS : backoffMs(attempt);
+        if (refusal === "too-many-instances") log.error({ attempt, waitMs }, `sip: ${TOO_MANY_INSTANCES}`);
+        else log.warn({ attempt, waitMs, err: message }, "sip: registration failed, retrying");
+        await new Promise((r) => setTimeout(r, waitMs));
+      }
     }
     this.setRegistered(true);
     log.info({ cachedSipInfo: this.provisioned!.cached }, "sip: registered");
+  }
+
+  private async registerOnce(p: Provisioned): Promise<void> {
+    const { link } = this.o;
+    const result = link.waitFor(["registered", "registrationFailed"], REGISTER_TIMEOUT_MS, "SIP registration");
+    link.send({ type: "register", sipInfo: p.sipInfo, instanceId: p.instanceId });
+    const e = await result;
+    if (e.type === "registrationFailed") throw new Error(e.error);
   }
 
   private setRegistered(on: boolean): void {

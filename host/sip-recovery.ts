@@ -13,7 +13,9 @@ const RECONNECT_TIMEOUT_MS = 30_000;
 const FIRST_WAIT_MS = 500;
 const MAX_WAIT_MS = 30_000;
 /** RingCentral counts 5 registered instances per extension; a stale one lingers for minutes. */
-const TOO_MANY_WAIT_MS = 60_000;
+export const TOO_MANY_INSTANCES_WAIT_MS = 60_000;
+export const TOO_MANY_INSTANCES =
+  "RingCentral refuses another registration for this extension (603): it already has 5 registered instances, its limit. Stop other WebPhone instances of this extension, or wait for stale ones to expire; retrying slowly";
 /** Attempts on one proxy before trying the other. */
 const ATTEMPTS_PER_PROXY = 2;
 /** On the backup proxy this long with no call up: move back to the primary. */
@@ -153,11 +155,8 @@ export class SipRecovery {
         fresh = refusal === "credentials";
         this.d.metrics.sipReconnects.inc({ result: refusal ?? "failed" });
         if (refusal === "too-many-instances") {
-          waitMs = Math.max(waitMs, TOO_MANY_WAIT_MS);
-          this.d.log.error(
-            { attempt, waitMs, status },
-            "sip: RingCentral refuses another registration for this extension (603): it already has 5 registered instances, its limit. Stop other WebPhone instances of this extension, or wait for stale ones to expire; retrying slowly",
-          );
+          waitMs = Math.max(waitMs, TOO_MANY_INSTANCES_WAIT_MS);
+          this.d.log.error({ attempt, waitMs, status }, `sip: ${TOO_MANY_INSTANCES}`);
         } else {
           this.d.log.warn({ attempt, proxy, waitMs, err: message, reprovisionNext: fresh }, "sip: reconnect failed, retrying");
         }

@@ -205,3 +205,25 @@ describe("SIP recovery", () => {
     expect(await ready()).toBe(false);
   });
 });
+
+describe("SIP at start-up", () => {
+  // Start-up does not dial the pipeline.
+  const env = { PIPELINE_URL: "ws://127.0.0.1:9/unused" };
+  it("an outage delays start: new SIP sockets refused for 3 s, and start() resolves registered", async () => {
+    const t0 = Date.now();
+    const stack = await startStack(env, {}, { beforeHost: (twin) => twin.faults.sip.refuseConnections({ forMs: 3000, mode: "503" }) });
+    try {
+      expect(stack.host.status().registered).toBe(true);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(3000);
+      expect((await fetch(`${stack.httpUrl}/ready`)).status).toBe(200);
+    } finally {
+      await stack.stop();
+    }
+  });
+
+  it("credentials refused even fresh from sip-provision: start-up fails with one line naming what to check", async () => {
+    await expect(
+      startStack(env, {}, { beforeHost: (twin) => twin.faults.sip.rejectRegister({ status: 403, forMs: 120_000, onlyAuthorized: true }) }),
+    ).rejects.toThrow(/refuses the SIP credentials it just provisioned .*403 Forbidden.*VoIP Calling permission/);
+  });
+});
