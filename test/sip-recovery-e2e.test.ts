@@ -191,6 +191,24 @@ describe("SIP recovery", () => {
     expect(call?.endReason).toBe("page-lost");
   });
 
+  it("a renderer that crashes while Chrome stays up: the call ends page-lost, the page comes back and registers", async () => {
+    const placed = await stack.placeCall({ from: "+16505551006", play: "tone:440" });
+    await until(async () => (await stack.twinState(placed.callId)) === "answered", "the call to be answered");
+    const stream = await until(() => pipeline.streams.find((s) => s.start?.callSid === placed.telephonySessionId), "its pipeline stream");
+    const chromePid = stack.host.browserProcess()?.pid;
+    const t0 = Date.now();
+    void stack.host.chromePage()!.goto("chrome://crash").catch(() => {});
+    await until(async () => !(await ready()), "/ready to turn false");
+    const notReadyMs = Date.now() - t0;
+    await until(ready, "the page back and registered", 40_000);
+    figures["renderer-crash"] = { notReadyMs, registeredMs: Date.now() - t0 };
+    await until(() => stream.stopped, "the pipeline's stop");
+    expect(stack.host.calls.list().find((c) => c.telephonySessionId === placed.telephonySessionId)?.endReason).toBe("page-lost");
+    expect(chromePid).toEqual(expect.any(Number));
+    const next = await stack.placeCall({ from: "+16505551001", play: "tone:440", hangupAfterMs: 1500 });
+    await until(async () => (await stack.twinCall(next.callId)).answeredAtMs, "the next call to be answered");
+  });
+
   it("the 5-instance limit (603): a clear error in /ready and the log, and a slow retry, not a loop", async () => {
     const before = await metric('rcvh_sip_reconnects_total{result="too-many-instances"}');
     await control("/faults/sip/reject-register", "POST", { status: 603, forMs: 600_000, onlyAuthorized: true });
