@@ -21,6 +21,8 @@ export class Metrics {
   readonly pipelineFailures = new Counter({ name: "rcvh_pipeline_failures_total", help: "pipeline failures: unreachable as a call arrived, or a stream dropped (closed, unresponsive, too-big)", labelNames: ["kind"], registers: [this.registry] });
   readonly pageRecoveries = new Counter({ name: "rcvh_page_recoveries_total", help: "Chrome or page lost and relaunched (counted when the relaunch starts)", registers: [this.registry] });
   readonly webhookEvents = new Counter({ name: "rcvh_webhook_events_total", help: "telephony events received (replays excluded)", registers: [this.registry] });
+  readonly restRetries = new Counter({ name: "rcvh_rest_retries_total", help: "RingCentral REST calls retried, by operation and reason (network, timeout, rate-limited, server-error)", labelNames: ["operation", "reason"], registers: [this.registry] });
+  readonly webhookSubscribed = new Gauge({ name: "rcvh_webhook_subscribed", help: "1 while the host holds a telephony webhook subscription (WEBHOOK_PUBLIC_URL set)", registers: [this.registry] });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "rcvh_" });
