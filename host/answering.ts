@@ -29,8 +29,8 @@ export interface AnsweringDeps {
   sampleRate: number;
   stopping(): boolean;
   extensionId(): string | undefined;
-  /** Call Control answer of a call ringing elsewhere, aimed at this host's device. */
-  fetchCall(telephonySessionId: string, partyId: string): Promise<void>;
+  /** Call Control answer of a call ringing elsewhere, aimed at this host's device; `signal` ends its retries. */
+  fetchCall(telephonySessionId: string, partyId: string, signal: AbortSignal): Promise<void>;
 }
 
 /**

@@ -57,7 +57,7 @@ export class Host {
     const sampleRate = profile.sampleRate;
     const stopping = () => this.stopping;
     this.calls = new CallRegistry(config.answer.maxConcurrentCalls);
-    this.rc = new RingCentral(config.ringcentral, config.sipInfoCachePath, log.child({ part: "ringcentral" }));
+    this.rc = new RingCentral(config.ringcentral, config.sipInfoCachePath, log.child({ part: "ringcentral" }), { retries: this.metrics.restRetries });
     this.link = new PageLink(log.child({ part: "page-link" }));
     const page = this.link;
     const calls = this.calls;
@@ -80,7 +80,7 @@ export class Host {
       sampleRate,
       stopping,
       extensionId: () => this.rc.extension?.extensionId,
-      fetchCall: (telephonySessionId, partyId) => this.fetchCall(telephonySessionId, partyId),
+      fetchCall: (telephonySessionId, partyId, signal) => this.fetchCall(telephonySessionId, partyId, signal),
     });
     this.outbound = new Outbound({ calls, page, streams, lifecycle, log, sampleRate, extensionNumber: () => this.rc.extension?.extensionNumber ?? "" });
     this.phone = new PhonePage({
@@ -130,9 +130,11 @@ export class Host {
     const t0 = performance.now();
     let provisioned;
     try {
+      // A RingCentral outage delays the start (each retry is logged with its wait); only a definitive refusal ends it.
       await this.rc.login();
       provisioned = await this.rc.provision();
     } catch (err) {
+      if (this.stopping) return; // stopped while waiting for RingCentral
       throw new Error(describeRcError(err, this.config.ringcentral.serverUrl));
     }
     await this.link.listen(await buildPage());
@@ -144,8 +146,14 @@ export class Host {
         this.webhooks.verificationToken,
         this.config.webhook.subscriptionExpiresS,
         this.log.child({ part: "subscription" }),
+        this.metrics.webhookSubscribed,
       );
-      await this.subscription.start();
+      try {
+        await this.subscription.start();
+      } catch (err) {
+        if (this.stopping) return;
+        throw new Error(describeRcError(err, this.config.ringcentral.serverUrl));
+      }
     }
     this.log.info({ startupMs: Math.round(performance.now() - t0), deviceId: provisioned.deviceId }, "host: ready");
   }
@@ -216,10 +224,11 @@ export class Host {
     }
   }
 
-  /** Call Control answer: RingCentral moves a call ringing elsewhere to this host's device. */
-  private async fetchCall(telephonySessionId: string, partyId: string): Promise<void> {
+  /** Call Control answer: RingCentral moves a call ringing elsewhere to this host's device. Retried until `signal` (the ring window) ends. */
+  private async fetchCall(telephonySessionId: string, partyId: string, signal: AbortSignal): Promise<void> {
     try {
-      await this.rc.platform.post(`/restapi/v1.0/account/~/telephony/sessions/${telephonySessionId}/parties/${partyId}/answer`, { deviceId: this.phone.deviceId });
+      const url = `/restapi/v1.0/account/~/telephony/sessions/${telephonySessionId}/parties/${partyId}/answer`;
+      await this.rc.request("call-control-answer", "POST", url, { deviceId: this.phone.deviceId }, { signal });
     } catch (err) {
       throw new Error(describeRcError(err, this.config.ringcentral.serverUrl));
     }

@@ -23,6 +23,8 @@ export class Metrics {
   readonly sipLost = new Counter({ name: "rcvh_sip_lost_total", help: "SIP registration lost while up (socket closed, re-REGISTER refused or unanswered)", registers: [this.registry] });
   readonly sipReconnects = new Counter({ name: "rcvh_sip_reconnects_total", help: "SIP reconnect attempts, by result (ok, failed, credentials, too-many-instances)", labelNames: ["result"], registers: [this.registry] });
   readonly webhookEvents = new Counter({ name: "rcvh_webhook_events_total", help: "telephony events received (replays excluded)", registers: [this.registry] });
+  readonly restRetries = new Counter({ name: "rcvh_rest_retries_total", help: "RingCentral REST calls retried, by operation and reason (network, timeout, rate-limited, server-error)", labelNames: ["operation", "reason"], registers: [this.registry] });
+  readonly webhookSubscribed = new Gauge({ name: "rcvh_webhook_subscribed", help: "1 while the host holds a telephony webhook subscription (WEBHOOK_PUBLIC_URL set)", registers: [this.registry] });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "rcvh_" });

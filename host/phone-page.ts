@@ -2,11 +2,12 @@ import type { Browser, Page } from "puppeteer";
 import type { Logger } from "pino";
 import type { PageLink } from "../bridge/page-link.ts";
 import { sipStatusOf, type PreferredCodec } from "../bridge/page-protocol.ts";
+import { retryWaitMs } from "./backoff.ts";
 import { launchChrome } from "./chrome.ts";
 import type { Config } from "./config.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Provisioned, RingCentral } from "./ringcentral.ts";
-import { SipRecovery, TOO_MANY_INSTANCES, TOO_MANY_INSTANCES_WAIT_MS, backoffMs, refusalOf, type SipState } from "./sip-recovery.ts";
+import { SipRecovery, TOO_MANY_INSTANCES, TOO_MANY_INSTANCES_WAIT_MS, refusalOf, type SipState } from "./sip-recovery.ts";
 
 const CONNECT_TIMEOUT_MS = 15_000;
 const READY_TIMEOUT_MS = 15_000;
@@ -211,7 +212,7 @@ export class PhonePage {
         if (refusal === "credentials")
           throw new Error(`RingCentral refuses the SIP credentials it just provisioned (${message}): check that the app has the VoIP Calling permission and the extension may use a WebPhone`);
         if (this.o.stopping()) throw err;
-        const waitMs = refusal === "too-many-instances" ? TOO_MANY_INSTANCES_WAIT_MS : backoffMs(attempt);
+        const waitMs = refusal === "too-many-instances" ? TOO_MANY_INSTANCES_WAIT_MS : retryWaitMs(attempt, undefined);
         if (refusal === "too-many-instances") log.error({ attempt, waitMs }, `sip: ${TOO_MANY_INSTANCES}`);
         else log.warn({ attempt, waitMs, err: message }, "sip: registration failed, retrying");
         await new Promise((r) => setTimeout(r, waitMs));

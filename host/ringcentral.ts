@@ -1,9 +1,12 @@
 import { mkdir, readFile, writeFile, rename } from "node:fs/promises";
 import { dirname } from "node:path";
 import { randomUUID } from "node:crypto";
-import { SDK } from "@ringcentral/sdk";
+import { SDK, type CreateRequestOptions, type SendOptions } from "@ringcentral/sdk";
 import type { SipInfo } from "ringcentral-web-phone/types";
 import type { Logger } from "pino";
+import type { Counter } from "prom-client";
+import type { BackoffOptions } from "./backoff.ts";
+import { REQUEST_TIMEOUT_MS, RestRetry, restFailure, type RestOperation, type RunOptions } from "./rest-retry.ts";
 
 export interface RingCentralCredentials {
   serverUrl: string;
@@ -42,42 +45,126 @@ interface CacheFile {
   savedAtMs: number;
 }
 
-/** Errors from the SDK carry the response; this turns them into one line a person can act on. */
+/** What each call needs granted to the app (RingCentral developer console → the app → Settings → App scopes). */
+const PERMISSION: Partial<Record<RestOperation, string>> = {
+  extension: "Read Accounts",
+  "sip-provision": "VoIP Calling",
+  "subscription-list": "WebHook Subscriptions",
+  "subscription-create": "WebHook Subscriptions",
+  "subscription-renew": "WebHook Subscriptions",
+  "subscription-delete": "WebHook Subscriptions",
+  "call-control-answer": "Call Control",
+};
+
+/**
+ * Errors from the SDK carry the response (and, from RestRetry, the operation); this turns them
+ * into one line a person can act on.
+ */
 export function describeRcError(err: unknown, serverUrl: string): string {
-  const e = err as { message?: string; response?: { status?: number }; code?: string; cause?: { code?: string } };
+  const e = err as { message?: string; response?: { status?: number }; code?: string; cause?: { code?: string }; operation?: RestOperation };
   const status = e.response?.status;
   const code = e.code ?? e.cause?.code;
+  const op = e.operation;
   if (code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "EAI_AGAIN" || /fetch failed|ECONNREFUSED|ENOTFOUND/.test(e.message ?? ""))
     return `cannot reach RingCentral at ${serverUrl} (${code ?? "network error"}): check RINGCENTRAL_SERVER_URL and the network`;
-  if (status === 400 || status === 401) return `RingCentral refused the login (${status}: ${e.message}): check RINGCENTRAL_CLIENT_ID, RINGCENTRAL_CLIENT_SECRET and RINGCENTRAL_JWT_TOKEN`;
-  return `RingCentral request failed${status ? ` (${status})` : ""}: ${e.message ?? String(err)}`;
+  if ((status === 400 || status === 401) && (op === undefined || op === "login" || op === "refresh"))
+    return `RingCentral refused the login (${status}: ${e.message}): check RINGCENTRAL_CLIENT_ID, RINGCENTRAL_CLIENT_SECRET and RINGCENTRAL_JWT_TOKEN`;
+  if (status === 403 && op && PERMISSION[op])
+    return `RingCentral refused ${op} (403: ${e.message}): give the app the "${PERMISSION[op]}" permission, or use a JWT of a user allowed to`;
+  if (status === 404 && (op === "login" || op === "extension" || op === "sip-provision"))
+    return `RingCentral has no such resource (404 on ${op}: ${e.message}): check RINGCENTRAL_SERVER_URL names the platform (https://platform.ringcentral.com)`;
+  if (status === 400 && op === "subscription-create")
+    return `RingCentral refused the webhook subscription (400: ${e.message}): check WEBHOOK_PUBLIC_URL reaches this host's /webhooks/ringcentral from the internet`;
+  return `RingCentral request failed${op ? ` (${op}${status ? ` ${status}` : ""})` : status ? ` (${status})` : ""}: ${e.message ?? String(err)}`;
 }
 
-/** The host's REST side: JWT login, the extension, sip-provision with a cached sipInfo. */
+export interface RingCentralOptions {
+  /** rcvh_rest_retries_total. */
+  retries?: Counter<"operation" | "reason">;
+  /** Each request's timeout (REQUEST_TIMEOUT_MS). */
+  requestTimeoutMs?: number;
+  /** The policy's backoff (tests shorten it). */
+  backoff?: Partial<BackoffOptions>;
+}
+
+/**
+ * The host's REST side: JWT login, the extension, sip-provision with a cached sipInfo, and
+ * `request` for every other call. Every call, the SDK's token refresh included, runs under the
+ * retry policy (rest-retry.ts) until it succeeds, fails definitively, or the host stops.
+ */
 export class RingCentral {
   readonly sdk: SDK;
+  readonly retry: RestRetry;
   extension: ExtensionInfo | undefined;
+  /** Aborted by logout(): every retry under way ends. */
+  private readonly stopping = new AbortController();
+  private tokenRenewal: Promise<void> | undefined;
 
   constructor(
     private readonly creds: RingCentralCredentials,
     private readonly cachePath: string,
     private readonly log: Logger,
+    opts: RingCentralOptions = {},
   ) {
-    this.sdk = new SDK({ server: creds.serverUrl, clientId: creds.clientId, clientSecret: creds.clientSecret });
-    // A host runs for weeks; refresh tokens do not. When a refresh fails, log in again with the JWT.
-    this.platform.on(this.platform.events.refreshError, (err: Error) => {
-      this.log.warn({ err: err.message }, "ringcentral: token refresh failed, logging in again with the JWT");
-      void this.platform.login({ jwt: this.creds.jwt }).catch((e: Error) => this.log.error({ err: e.message }, "ringcentral: login again failed"));
+    this.sdk = new SDK({
+      server: creds.serverUrl,
+      clientId: creds.clientId,
+      clientSecret: creds.clientSecret,
+      // Its own token storage: SDKs in one process otherwise share one.
+      cachePrefix: `rcvh-${randomUUID()}-`,
+      // A refresh that failed on a 503 keeps the refresh token, so the retry can use it.
+      clearCacheOnRefreshError: false,
+      // node-fetch's own per-request timeout (the SDK's fetch in Node has none by default).
+      defaultRequestInit: { timeout: opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS } as CreateRequestOptions,
+      // handleRateLimit stays off: it retries a 429 once, after an uncapped Retry-After; the policy covers 429, 5xx and network errors.
     });
+    this.retry = new RestRetry(log, opts.retries, opts.backoff);
+    // The SDK refreshes an expired token inside every call (and once after a 401) through
+    // ensureLoggedIn, the hook it documents for taking refresh over. Ours refreshes under the
+    // policy, once for all callers, and logs in again with the JWT if the refresh is refused.
+    this.platform.ensureLoggedIn = async () => {
+      if (!(await this.platform.auth().accessTokenValid())) await this.renewToken();
+      return null;
+    };
   }
 
   get platform() {
     return this.sdk.platform();
   }
 
+  /** One REST call under the policy; `signal` bounds it (a deadline), besides the host stopping. */
+  async request(operation: RestOperation, method: "GET" | "POST" | "PUT" | "DELETE", url: string, body?: unknown, opts: RunOptions = {}): Promise<Response> {
+    const signal = opts.signal ? AbortSignal.any([opts.signal, this.stopping.signal]) : this.stopping.signal;
+    // SendOptions are passed on to the request, so the signal aborts it; a fresh object each time (send() changes it).
+    return this.retry.run(operation, (s) => this.platform.send({ method, url, body, signal: s } as SendOptions), { ...opts, signal });
+  }
+
+  private renewToken(): Promise<void> {
+    this.tokenRenewal ??= (async () => {
+      const auth = this.platform.auth();
+      try {
+        if ((await auth.data()).refresh_token && (await auth.refreshTokenValid())) {
+          try {
+            await this.retry.run("refresh", () => this.platform.refresh(), { signal: this.stopping.signal });
+            return;
+          } catch (err) {
+            if (this.stopping.signal.aborted) throw err;
+            this.log.warn({ err: restFailure(err) }, "ringcentral: token refresh refused, logging in again with the JWT");
+          }
+        }
+        await this.retry.run("login", () => this.platform.login({ jwt: this.creds.jwt }), { signal: this.stopping.signal });
+        this.log.info("ringcentral: logged in again with the JWT");
+      } finally {
+        this.tokenRenewal = undefined;
+      }
+    })();
+    return this.tokenRenewal;
+  }
+
+  /** Retries transient failures until RingCentral answers or the host stops; a definitive one is thrown. */
   async login(): Promise<ExtensionInfo> {
-    await this.platform.login({ jwt: this.creds.jwt });
-    const ext = (await (await this.platform.get("/restapi/v1.0/account/~/extension/~")).json()) as {
+    await this.retry.run("login", () => this.platform.login({ jwt: this.creds.jwt }), { signal: this.stopping.signal });
+    const ext = (await (await this.request("extension", "GET", "/restapi/v1.0/account/~/extension/~")).json()) as {
       id: number | string;
       extensionNumber: string;
       name: string;
@@ -98,7 +185,7 @@ export class RingCentral {
       }
     }
     const previous = await this.readCache();
-    const res = (await (await this.platform.post("/restapi/v1.0/client-info/sip-provision", { sipInfo: [{ transport: "WSS" }] })).json()) as {
+    const res = (await (await this.request("sip-provision", "POST", "/restapi/v1.0/client-info/sip-provision", { sipInfo: [{ transport: "WSS" }] })).json()) as {
       device: { id: string | number };
       sipInfo: SipInfo[];
     };
@@ -118,7 +205,9 @@ export class RingCentral {
     return provisioned;
   }
 
+  /** Ends every retry under way, then revokes the token (one attempt: the host is stopping). */
   async logout(): Promise<void> {
+    this.stopping.abort();
     await this.platform.logout().catch(() => {});
   }
 

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { PageCommands } from "../bridge/page-link.ts";
 import { sipStatusOf } from "../bridge/page-protocol.ts";
+import { retryWaitMs } from "./backoff.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Provisioned } from "./ringcentral.ts";
 
@@ -10,8 +11,6 @@ export type SipProxy = "primary" | "backup";
 export const CALLS_OUTLIVE_SIP_MS = 25_000;
 /** One reconnect: socket open (5 s), digest REGISTER (≤ 12 s), then the re-INVITEs (8 s). */
 const RECONNECT_TIMEOUT_MS = 30_000;
-const FIRST_WAIT_MS = 500;
-const MAX_WAIT_MS = 30_000;
 /** RingCentral counts 5 registered instances per extension; a stale one lingers for minutes. */
 export const TOO_MANY_INSTANCES_WAIT_MS = 60_000;
 export const TOO_MANY_INSTANCES =
@@ -45,12 +44,6 @@ export interface SipRecoveryDeps {
   activeCalls(): number;
   endCalls(reason: string): void;
   stopping(): boolean;
-}
-
-/** Exponential backoff with jitter (a random 50–100 % of the step), so a fleet does not reconnect in step. */
-export function backoffMs(attempt: number, random = Math.random): number {
-  const stepMs = Math.min(MAX_WAIT_MS, FIRST_WAIT_MS * 2 ** Math.max(0, attempt - 1));
-  return Math.round(stepMs * (0.5 + random() * 0.5));
 }
 
 /** Which proxy an attempt uses: `start` first, then alternating every ATTEMPTS_PER_PROXY. */
@@ -139,7 +132,7 @@ export class SipRecovery {
     let fresh = freshFirst;
     for (let attempt = 1; current(); attempt++) {
       const proxy = proxyFor(attempt, start, this.d.hasBackup());
-      let waitMs = backoffMs(attempt);
+      let waitMs = retryWaitMs(attempt, undefined);
       try {
         const sipInfo = fresh ? (await this.d.reprovision()).sipInfo : undefined;
         if (!current()) return;

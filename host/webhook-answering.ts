@@ -5,6 +5,11 @@ import type { TelephonyEvent } from "./webhooks.ts";
 
 /** How long an approved call may take to ring here before the host fetches it with Call Control. */
 const FETCH_AFTER_MS = 1500;
+/**
+ * How long the Call Control answer is retried: well inside the ring window (RingCentral rings an
+ * extension for 20 s or more before voicemail takes it), so a late answer never races voicemail.
+ */
+export const FETCH_WITHIN_MS = 8000;
 
 /** What webhook answering needs from the host. */
 export interface AnsweringHost {
@@ -14,8 +19,8 @@ export interface AnsweringHost {
   busyCalls(): number;
   answer(call: Call): Promise<void>;
   refuse(call: Call, reason: string): Promise<void>;
-  /** Call Control answer with this host's device id. */
-  fetch(telephonySessionId: string, partyId: string): Promise<void>;
+  /** Call Control answer with this host's device id; `signal` ends its retries. */
+  fetch(telephonySessionId: string, partyId: string, signal: AbortSignal): Promise<void>;
   stopping(): boolean;
 }
 
@@ -30,6 +35,8 @@ export class WebhookAnswering {
   /** telephonySessionId → partyId (approved) or reason (refused); cleared when the session ends. */
   private readonly approved = new Map<string, string>();
   private readonly refused = new Map<string, string>();
+  /** Call Control answers under way, aborted when their session ends. */
+  private readonly fetching = new Map<string, AbortController>();
 
   constructor(
     private readonly host: AnsweringHost,
@@ -53,6 +60,7 @@ export class WebhookAnswering {
       if (p.status.code === "Disconnected" || p.status.code === "Gone") {
         this.approved.delete(id);
         this.refused.delete(id);
+        this.fetching.get(id)?.abort();
         continue;
       }
       if ((p.status.code !== "Setup" && p.status.code !== "Proceeding") || this.decision(id)) continue;
@@ -76,7 +84,14 @@ export class WebhookAnswering {
   private fetchLater(telephonySessionId: string, partyId: string): void {
     setTimeout(() => {
       if (this.host.stopping() || !this.approved.has(telephonySessionId) || this.host.callFor(telephonySessionId)) return;
-      void this.host.fetch(telephonySessionId, partyId).catch((err) => this.log.error({ telephonySessionId, err: (err as Error).message }, "call control: answer failed"));
+      const ended = new AbortController();
+      this.fetching.set(telephonySessionId, ended);
+      void this.host
+        .fetch(telephonySessionId, partyId, AbortSignal.any([ended.signal, AbortSignal.timeout(FETCH_WITHIN_MS)]))
+        .catch((err) => {
+          if (!ended.signal.aborted) this.log.error({ telephonySessionId, err: (err as Error).message }, "call control: answer failed; the call rings on where it was");
+        })
+        .finally(() => this.fetching.delete(telephonySessionId));
     }, FETCH_AFTER_MS).unref();
   }
 }

@@ -5,6 +5,7 @@ import { CallLifecycle } from "../host/call-lifecycle.ts";
 import { CallRegistry } from "../host/calls.ts";
 import type { AnswerConfig } from "../host/config.ts";
 import { Metrics } from "../host/metrics.ts";
+import { FETCH_WITHIN_MS } from "../host/webhook-answering.ts";
 import type { TelephonyEvent } from "../host/webhooks.ts";
 import { FakePage, FakeStreams, quietLog } from "./support/fake-page.ts";
 import { until } from "./support/until.ts";
@@ -19,6 +20,7 @@ function setup(answer: Partial<AnswerConfig> = {}, downAction: "message" | "ring
   const metrics = new Metrics();
   const lifecycle = new CallLifecycle({ calls, page, metrics, log: quietLog, sampleRate: 8000 });
   const fetched: string[] = [];
+  const fetchSignals: AbortSignal[] = [];
   const answering = new Answering({
     answer: config,
     downAction,
@@ -33,12 +35,17 @@ function setup(answer: Partial<AnswerConfig> = {}, downAction: "message" | "ring
     sampleRate: 8000,
     stopping: () => false,
     extensionId: () => "101",
-    fetchCall: async (tsid, party) => void fetched.push(`${tsid}/${party}`),
+    // Like a Call Control answer RingCentral keeps answering 503: it goes on until its signal ends it.
+    fetchCall: (tsid, party, signal) => {
+      fetched.push(`${tsid}/${party}`);
+      fetchSignals.push(signal);
+      return new Promise<void>((_r, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+    },
   });
   let n = 0;
   const ring = (from = "+15550001111", telephonySessionId?: string) =>
     answering.onIncoming({ type: "incoming", sipCallId: `sip-${++n}`, from, to: "+15550009999", autoAnswer: false, telephonySessionId, partyId: telephonySessionId && "p-1" });
-  return { answering, page, streams, calls, metrics, order, ring, fetched, lifecycle };
+  return { answering, page, streams, calls, metrics, order, ring, fetched, fetchSignals, lifecycle };
 }
 
 const inboundEvent = (telephonySessionId: string, from: string, code = "Proceeding"): TelephonyEvent =>
@@ -135,6 +142,22 @@ describe("answering", () => {
     await until(() => page.types().includes("answer"), "the answer");
     expect(page.sent.at(-1)).toMatchObject({ type: "answer", sipCallId: "sip-1" });
     expect(fetched).toEqual([]);
+  });
+
+  it("webhook mode: Call Control answers a call ringing elsewhere, retried until the session ends or the ring window's deadline", async () => {
+    const { answering, fetched, fetchSignals } = setup({ mode: "webhook" });
+    answering.onTelephonyEvent(inboundEvent("s-3", "+15550003333"));
+    await until(() => fetched.length === 1, "the Call Control answer");
+    expect(fetched).toEqual(["s-3/p-1"]);
+    expect(fetchSignals[0].aborted).toBe(false);
+    answering.onTelephonyEvent({ ...inboundEvent("s-3", "+15550003333", "Disconnected"), sequence: 2 });
+    expect(fetchSignals[0].aborted).toBe(true);
+
+    const t0 = performance.now();
+    answering.onTelephonyEvent(inboundEvent("s-4", "+15550004444"));
+    await until(() => fetched.length === 2, "the second Call Control answer");
+    await until(() => fetchSignals[1].aborted, "the deadline", FETCH_WITHIN_MS + 5000);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(FETCH_WITHIN_MS);
   });
 
   it("webhook mode: a session refused by the rules is refused when it rings here", async () => {

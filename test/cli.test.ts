@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTwin, type Twin } from "../twin/server.ts";
 import { spawnHostCli } from "./support/host-cli.ts";
 import { twinEnv } from "./support/stack.ts";
+import { until } from "./support/until.ts";
 
 /** Runs `npm start`'s entry with exactly the given environment. */
 function runHost(env: Record<string, string>, timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -73,11 +74,23 @@ describe("bad configuration: one clear line each, non-zero exit, no stack, no se
     HTTP_PORT: "0",
   });
 
-  it("unreachable server", async () => {
-    const out = await runHost({ ...valid(), RINGCENTRAL_SERVER_URL: "http://127.0.0.1:9" });
-    expect(out.code).toBe(1);
-    expect(out.stderr).toMatch(/^error: cannot reach RingCentral at http:\/\/127\.0\.0\.1:9/m);
-    expectNoStackNoSecret(out);
+  it("unreachable server: an outage, not a mistake: it keeps trying, logging each wait, until stopped", async () => {
+    const child = spawnHostCli({ ...valid(), RINGCENTRAL_SERVER_URL: "http://127.0.0.1:9" }, "cli-test-unreachable");
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+    const retries = () => stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((l) => l.operation === "login");
+    await until(() => retries().length >= 3, "three login retries", 20_000);
+    for (const l of retries()) {
+      expect(l).toMatchObject({ level: "warn", reason: "network", waitMs: expect.any(Number) });
+      expect(l.msg).toMatch(/^ringcentral: login failed \(ECONNREFUSED: .*\), retrying in \d+ ms$/);
+    }
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    expect(stderr).toBe("");
+    expectNoStackNoSecret({ stdout, stderr });
   });
 
   it("wrong client secret and JWT, against the twin", async () => {
