@@ -86,12 +86,19 @@ export class WebhookAnswering {
       if (this.host.stopping() || !this.approved.has(telephonySessionId) || this.host.callFor(telephonySessionId)) return;
       const ended = new AbortController();
       this.fetching.set(telephonySessionId, ended);
+      // A timer of our own, not AbortSignal.timeout(): inside AbortSignal.any() Node 20 may
+      // garbage-collect a timeout signal before it fires (nodejs/node#57736).
+      const deadline = new AbortController();
+      const timer = setTimeout(() => deadline.abort(new Error(`no answer within ${FETCH_WITHIN_MS} ms`)), FETCH_WITHIN_MS);
       void this.host
-        .fetch(telephonySessionId, partyId, AbortSignal.any([ended.signal, AbortSignal.timeout(FETCH_WITHIN_MS)]))
+        .fetch(telephonySessionId, partyId, AbortSignal.any([ended.signal, deadline.signal]))
         .catch((err) => {
           if (!ended.signal.aborted) this.log.error({ telephonySessionId, err: (err as Error).message }, "call control: answer failed; the call rings on where it was");
         })
-        .finally(() => this.fetching.delete(telephonySessionId));
+        .finally(() => {
+          clearTimeout(timer);
+          this.fetching.delete(telephonySessionId);
+        });
     }, FETCH_AFTER_MS).unref();
   }
 }
