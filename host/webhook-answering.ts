@@ -5,6 +5,15 @@ import type { TelephonyEvent } from "./webhooks.ts";
 
 /** How long an approved call may take to ring here before the host fetches it with Call Control. */
 const FETCH_AFTER_MS = 1500;
+/** Sessions remembered per verdict: a session that never reports its end must not be kept forever. */
+const REMEMBER_SESSIONS = 10_000;
+
+/** Sets a key as the newest, dropping the oldest beyond the bound. */
+function remember(map: Map<string, string>, key: string, value: string): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > REMEMBER_SESSIONS) map.delete(map.keys().next().value!);
+}
 
 /** What webhook answering needs from the host. */
 export interface AnsweringHost {
@@ -60,12 +69,12 @@ export class WebhookAnswering {
       const verdict = this.rules.check(from, this.host.busyCalls());
       const ringing = this.host.callFor(id);
       if (!verdict.answer) {
-        this.refused.set(id, verdict.reason);
+        remember(this.refused, id, verdict.reason);
         if (ringing) void this.host.refuse(ringing, verdict.reason);
         else this.log.info({ telephonySessionId: id, from, reason: verdict.reason }, "call: refused by the rules; left to ring elsewhere");
         continue;
       }
-      this.approved.set(id, p.id);
+      remember(this.approved, id, p.id);
       this.log.info({ telephonySessionId: id, partyId: p.id, from }, "webhook: call approved");
       if (ringing?.state === "ringing") void this.host.answer(ringing).catch((err) => this.log.error({ err: (err as Error).message }, "call: answering failed"));
       else this.fetchLater(id, p.id);
