@@ -218,8 +218,9 @@ export class PageLink extends EventEmitter<LinkEvents> implements PageCommands {
         this.strayFrames++;
         return;
       }
-      // ws may hand out a Buffer at an odd offset in a pooled ArrayBuffer: copy only then.
-      const body = data.subarray(UP_HEADER_BYTES);
+      // ws may hand out a Buffer at an odd offset in a pooled ArrayBuffer: copy only then. A
+      // trailing odd byte is no sample (copied whole, it made Int16Array throw).
+      const body = data.subarray(UP_HEADER_BYTES, UP_HEADER_BYTES + ((data.byteLength - UP_HEADER_BYTES) & ~1));
       const pcm =
         body.byteOffset % 2 === 0 ? new Int16Array(body.buffer, body.byteOffset, body.byteLength >> 1) : new Int16Array(Uint8Array.from(body).buffer);
       handler(header, pcm);
