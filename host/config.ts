@@ -180,9 +180,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadConfi
     throw new ConfigError(result.error.issues.map((issue) => {
       const name = String(issue.path[0]);
       const value = raw[name];
-      const message = `${name} ${issue.message}`;
-      // Belt and braces: no message template may leak a secret, whatever it says.
-      return SECRET_VARS.has(name) && value ? message.split(value).join("***") : message;
+      // Belt and braces: no message template may leak a secret, whatever it says. The name stays
+      // whole, and a value too short to be a secret would only garble the sentence.
+      const masked = SECRET_VARS.has(name) && value && value.length >= 6 ? issue.message.split(value).join("***") : issue.message;
+      return `${name} ${masked}`;
     }));
   }
 
