@@ -129,6 +129,8 @@ export function openApi(): Record<string, unknown> {
     "403": { description: "wrong token" },
     "404": { description: "unknown call" },
     "409": { description: "the call is in the wrong state, or MAX_CONCURRENT_CALLS is reached" },
+    "413": { description: "the body is over 32 KB" },
+    "415": { description: "the body is not application/json in UTF-8, or is compressed" },
     "500": { description: "RingCentral or the page refused the request; `message` says why" },
     "502": { description: "transfer only: RingCentral refused the transfer; the call is back with the pipeline (a fresh `start`)" },
     "503": { description: "API_TOKEN is not set on the host" },
