@@ -7,6 +7,7 @@ import type { ClearResult } from "./phases/clear.ts";
 import type { CostResult } from "./phases/cost.ts";
 import type { LatencyResult } from "./phases/latency.ts";
 import type { LaunchResult } from "./phases/launch.ts";
+import type { SipResult } from "./phases/sip.ts";
 import type { StallResult } from "./phases/stall.ts";
 import type { StreamResult } from "./phases/stream.ts";
 import { fmt, round, summarize, type Summary } from "./stats.ts";
@@ -24,10 +25,14 @@ export interface ProfileResults {
 const ok = (pass: boolean | undefined) => (pass === undefined ? "" : pass ? "✓" : "✗");
 const pair = (s: Summary, digits = 0) => `${fmt(s.p50, digits)} / ${fmt(s.p95, digits)}`;
 
-export function table(launch: LaunchResult | undefined, profiles: ProfileResults[]): string {
+export function table(launch: LaunchResult | undefined, sip: SipResult | undefined, profiles: ProfileResults[]): string {
   const rows: string[][] = [];
   const row = (what: string, result: string, target: string, pass?: boolean) => rows.push([what, result, target, ok(pass)]);
   if (launch) row(`1. Launch → registered, median / p95 (${launch.runsMs.length} runs: ${launch.runsMs.join(", ")})`, `${fmt(launch.summary.p50)} / ${fmt(launch.summary.p95)} ms`, "none set (docs: ≈ 1.2–1.4 s)");
+  if (sip) {
+    row(`1b. SIP socket dropped → /ready false, median / max (${sip.runs.length} drops, new sockets refused ${sip.refusedForMs} ms)`, `${fmt(sip.notReady.p50)} / ${fmt(sip.notReady.max)} ms`, `≤ ${TARGET.sipNotReadyMs} ms`, sip.notReady.max <= TARGET.sipNotReadyMs);
+    row("    → registered again by itself, median / max", `${fmt(sip.registered.p50)} / ${fmt(sip.registered.max)} ms`, "by itself", sip.runs.length > 0);
+  }
   for (const p of profiles) {
     const tag = `[${p.profile}]`;
     const l = p.latency;
@@ -116,6 +121,7 @@ export interface RunRecord {
   git: GitState;
   params: Params;
   launch: LaunchResult | undefined;
+  sip: SipResult | undefined;
   profiles: ProfileResults[];
   /** Other processes' CPU in each measurement window. */
   background: number[];
@@ -128,7 +134,7 @@ export interface RunRecord {
 /** Prints the table and its context to stdout and writes everything to `run.file`. */
 export function writeReport(run: RunRecord): void {
   const cores = cpus().length;
-  const out = table(run.launch, run.profiles);
+  const out = table(run.launch, run.sip, run.profiles);
   const busy = summarize(run.background);
   const warnings = existsSync(run.hostLog) ? readFileSync(run.hostLog, "utf8").split("\n").filter(Boolean) : [];
   const git = run.git;
@@ -138,7 +144,7 @@ export function writeReport(run: RunRecord): void {
   console.log(`\nhost log: ${warnings.length} warning/error line(s) in ${run.hostLog}`);
   writeFileSync(
     run.file,
-    JSON.stringify({ quick: run.quick, at: new Date().toISOString(), git, machine: { cores, cpu: cpus()[0]?.model, memGb: round(totalmem() / 2 ** 30) }, targets: TARGET, params: run.params, launch: run.launch, profiles: run.profiles, backgroundCpuPct: run.background.map((x) => round(x, 1)), hostLogLines: warnings.length, table: out }, null, 2),
+    JSON.stringify({ quick: run.quick, at: new Date().toISOString(), git, machine: { cores, cpu: cpus()[0]?.model, memGb: round(totalmem() / 2 ** 30) }, targets: TARGET, params: run.params, launch: run.launch, sip: run.sip, profiles: run.profiles, backgroundCpuPct: run.background.map((x) => round(x, 1)), hostLogLines: warnings.length, table: out }, null, 2),
   );
   console.log(`results: ${run.file}`);
 }

@@ -18,6 +18,7 @@ import { benchClear } from "./phases/clear.ts";
 import { benchCost, costLines } from "./phases/cost.ts";
 import { benchLatency } from "./phases/latency.ts";
 import { benchLaunch } from "./phases/launch.ts";
+import { benchSip, type SipResult } from "./phases/sip.ts";
 import { benchStall } from "./phases/stall.ts";
 import { benchStream } from "./phases/stream.ts";
 import { installProbes } from "./probes.ts";
@@ -28,7 +29,7 @@ import { ROOT } from "./twin-proc.ts";
 
 const QUICK = process.argv.includes("--quick");
 const argValue = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-/** `--only=latency,clear,cost,stream,launch` and `--profiles=mulaw,l16-16000`: run a part (for investigating). */
+/** `--only=latency,clear,cost,stream,launch,sip` and `--profiles=mulaw,l16-16000`: run a part (for investigating). */
 const ONLY = argValue("only")?.split(",");
 const PROFILE_FILTER = argValue("profiles")?.split(",");
 const runs = (phase: string) => !ONLY || ONLY.includes(phase);
@@ -57,6 +58,7 @@ async function main(): Promise<void> {
 
   const launch = runs("launch") ? await benchLaunch(s, P) : undefined;
   const profiles: ProfileResults[] = [];
+  let sip: SipResult | undefined;
   for (const profile of PROFILES.filter((p) => !PROFILE_FILTER || PROFILE_FILTER.includes(p.name))) {
     const { host, cache } = s.newHost(profile);
     await host.start();
@@ -64,6 +66,7 @@ async function main(): Promise<void> {
     const r: ProfileResults = { profile: profile.name };
     profiles.push(r);
     try {
+      if (profile.name === "mulaw" && runs("sip")) sip = await benchSip(s, host, P);
       const full = profile.name === "mulaw" || P.opusLatency;
       if (full && runs("latency")) r.latency = await benchLatency(s, host, profile, P);
       if (full && runs("clear")) r.clear = await benchClear(s, host, profile, P);
@@ -88,7 +91,7 @@ async function main(): Promise<void> {
 
   const gitAfter = gitState();
   if (JSON.stringify(gitAfter) !== JSON.stringify(git)) progress(`warning: the working tree changed during the run (now commit ${gitAfter.commit}, changes in ${gitAfter.dirty.join(", ") || "nothing"}); later phases may have measured other code`);
-  writeReport({ quick: QUICK, git, params: P, launch, profiles, background: s.background, hostLog: HOST_LOG, elapsedS: elapsedS(), file: join(RESULTS_DIR, `${RUN_NAME}.json`) });
+  writeReport({ quick: QUICK, git, params: P, launch, sip, profiles, background: s.background, hostLog: HOST_LOG, elapsedS: elapsedS(), file: join(RESULTS_DIR, `${RUN_NAME}.json`) });
 }
 
 main()

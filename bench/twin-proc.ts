@@ -97,6 +97,12 @@ export class TwinProcess {
     return decodeWav(Buffer.from(await res.arrayBuffer()));
   }
 
+  /** Arms one of the twin's faults (docs/twin.md, "Faults"). */
+  async fault(path: string, body: unknown): Promise<void> {
+    const res = await this.req(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    if (!res.ok) throw new Error(`twin refused the fault ${path}: ${res.status} ${await res.text()}`);
+  }
+
   async hangup(id: string): Promise<void> {
     await this.req(`/calls/${id}`, { method: "DELETE" });
   }

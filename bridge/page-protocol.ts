@@ -16,6 +16,13 @@ export type Command =
   | { type: "configure"; sampleRate: number; slots: number; preferCodec: PreferredCodec }
   | { type: "register"; sipInfo: SipInfo; instanceId: string }
   | { type: "unregister"; requestId: string }
+  /**
+   * A new SIP WebSocket and REGISTER after the page reported `sipLost`; then answered calls are
+   * re-INVITEd onto it and the rest end `sip-lost`. `sipInfo` when RingCentral refused the old one.
+   */
+  | { type: "reconnect"; requestId: string; backup: boolean; sipInfo?: SipInfo }
+  /** The host's heartbeat: a page whose main thread hangs stops answering it. */
+  | { type: "ping"; requestId: string }
   | { type: "answer"; requestId: string; sipCallId: string; slot: number }
   | { type: "decline"; requestId: string; sipCallId: string }
   | { type: "hangup"; requestId: string; sipCallId: string }
@@ -33,6 +40,11 @@ export type PageEvent =
   | { type: "ready"; sampleRate: number; userAgent: string }
   | { type: "registered" }
   | { type: "registrationFailed"; error: string }
+  /**
+   * The registration is gone (SIP WebSocket closed, a re-REGISTER refused or unanswered): the host
+   * reconnects. `status` is RingCentral's SIP status when it refused (403, 603, ...).
+   */
+  | { type: "sipLost"; reason: string; status?: number }
   | {
       type: "incoming";
       sipCallId: string;
@@ -51,3 +63,9 @@ export type PageEvent =
   | { type: "ended"; sipCallId: string; by: EndedBy; reason?: string }
   | { type: "result"; requestId: string; ok: boolean; error?: string }
   | { type: "log"; level: "debug" | "info" | "warn" | "error"; msg: string; sipCallId?: string };
+
+/** The SIP status in a WebPhone error ("Registration failed: SIP/2.0 603 Decline" → 603). */
+export function sipStatusOf(text: string): number | undefined {
+  const m = /SIP\/2\.0 (\d{3})/.exec(text);
+  return m ? Number(m[1]) : undefined;
+}

@@ -8,6 +8,7 @@ import type InboundCallSession from "ringcentral-web-phone/call-session/inbound"
 import type OutboundCallSession from "ringcentral-web-phone/call-session/outbound";
 import type { Command, PageEvent, PreferredCodec } from "../bridge/page-protocol.ts";
 import type { AudioGraph } from "./audio-graph.ts";
+import { SipWatch } from "./sip-watch.ts";
 
 type Emit = (event: PageEvent) => void;
 
@@ -52,9 +53,12 @@ async function pinSendCodec(pc: RTCPeerConnection, codec: PreferredCodec): Promi
 
 export class Phone {
   private webPhone: WebPhone | undefined;
+  private sip: SipWatch | undefined;
   private readonly sessions = new Map<string, CallSession>();
   private readonly slots = new Map<string, number>();
   private readonly hungUpHere = new Set<string>();
+  /** Calls the page ended itself (their SIP connection is gone): the reason goes with `ended`. */
+  private readonly dropped = new Map<string, string>();
 
   constructor(
     private readonly emit: Emit,
@@ -66,8 +70,9 @@ export class Phone {
     // autoAnswer off: even RingCentral's auto-answer INVITEs go to the host, which answers them.
     this.webPhone = new WebPhone({ sipInfo: cmd.sipInfo, instanceId: cmd.instanceId, autoAnswer: false, debug: false });
     this.webPhone.on("inboundCall", (cs: InboundCallSession) => this.onInbound(cs));
+    this.sip = new SipWatch(this.webPhone, this.emit, (cs, reason) => this.drop(cs, reason));
     try {
-      await this.webPhone.start();
+      await this.sip.start();
       this.emit({ type: "registered" });
     } catch (err) {
       this.emit({ type: "registrationFailed", error: err instanceof Error ? err.message : String(err) });
@@ -77,7 +82,17 @@ export class Phone {
   async unregister(): Promise<void> {
     const wp = this.webPhone;
     this.webPhone = undefined;
+    this.sip?.dispose();
     await wp?.dispose();
+  }
+
+  /** Ends a call here without SIP (none can be sent): media closed, `ended` with the reason. */
+  private drop(cs: CallSession, reason: string): void {
+    const list = this.webPhone?.callSessions;
+    const i = list?.indexOf(cs) ?? -1;
+    if (i !== -1) list!.splice(i, 1);
+    if (!this.hungUpHere.has(cs.callId)) this.dropped.set(cs.callId, reason);
+    cs.dispose();
   }
 
   private track(cs: CallSession): void {
@@ -87,8 +102,11 @@ export class Phone {
       if (slot !== undefined) this.graph().release(slot);
       this.slots.delete(cs.callId);
       this.sessions.delete(cs.callId);
-      const by = cs.state === "failed" ? "failed" : this.hungUpHere.delete(cs.callId) ? "local" : "remote";
-      this.emit({ type: "ended", sipCallId: cs.callId, by });
+      const reason = this.dropped.get(cs.callId);
+      this.dropped.delete(cs.callId);
+      const by = reason || cs.state === "failed" ? "failed" : this.hungUpHere.delete(cs.callId) ? "local" : "remote";
+      this.hungUpHere.delete(cs.callId);
+      this.emit({ type: "ended", sipCallId: cs.callId, by, ...(reason && { reason }) });
     });
   }
 
@@ -199,9 +217,11 @@ export class Phone {
       case "hangup": {
         const cs = this.session(cmd.sipCallId);
         this.hungUpHere.add(cs.callId);
-        if (cs.state === "answered") await cs.hangup();
-        else if (cs.direction === "inbound") await (cs as InboundCallSession).decline();
-        else await (cs as OutboundCallSession).cancel();
+        // With no SIP connection a BYE would wait for ever: the call ends here, and the far end
+        // learns of it when RingCentral gives up on this device.
+        if (!this.sip?.connected) return this.drop(cs, "host-hangup");
+        const signalled = cs.state === "answered" ? cs.hangup() : cs.direction === "inbound" ? (cs as InboundCallSession).decline() : (cs as OutboundCallSession).cancel();
+        await signalled;
         return;
       }
       case "dtmf":
@@ -246,6 +266,13 @@ export class Phone {
       }
       case "unregister":
         await this.unregister();
+        return;
+      case "reconnect":
+        if (!this.sip) throw new Error("not registered");
+        await this.sip.reconnect(cmd.backup, cmd.sipInfo);
+        this.emit({ type: "registered" });
+        return;
+      case "ping":
         return;
       default:
         throw new Error(`unknown command ${(cmd as { type: string }).type}`);

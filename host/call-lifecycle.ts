@@ -55,7 +55,7 @@ export class CallLifecycle {
 
   onEnded(e: PageEventOf<"ended">): void {
     const call = this.d.calls.bySipCallId(e.sipCallId);
-    if (call) this.finish(call, e.by === "local" ? "host-hangup" : e.by === "failed" ? "failed" : "remote-hangup");
+    if (call) this.finish(call, e.reason ?? (e.by === "local" ? "host-hangup" : e.by === "failed" ? "failed" : "remote-hangup"));
   }
 
   /** Asks the page to hang up; the page's `ended` finishes the call (or this does, if the page cannot). */

@@ -15,6 +15,7 @@ import type { Config } from "./config.ts";
 import { Metrics } from "./metrics.ts";
 import { Outbound, type PlaceCallOptions } from "./outbound.ts";
 import { PhonePage } from "./phone-page.ts";
+import type { SipState } from "./sip-recovery.ts";
 import { RingCentral, describeRcError } from "./ringcentral.ts";
 import { SubscriptionKeeper } from "./subscription.ts";
 import { WebhookReceiver, type TelephonyEvent } from "./webhooks.ts";
@@ -24,6 +25,8 @@ export type { PlaceCallOptions } from "./outbound.ts";
 export interface HostStatus {
   chrome: boolean;
   registered: boolean;
+  /** SIP recovery: whether it is reconnecting, on which proxy, since when, the last failure. */
+  sip: SipState;
   calls: number;
 }
 
@@ -90,6 +93,10 @@ export class Host {
       slots: calls.slots,
       preferCodec: profileWantsPcmu(profile) ? "PCMU" : "opus",
       onLost: () => lifecycle.finishAll("page-lost"),
+      activeCalls: () => calls.active().length,
+      endCalls: (reason) => {
+        for (const call of calls.active()) void lifecycle.hangup(call.id, reason);
+      },
       stopping,
     });
     this.link.on("event", (e) => this.onPageEvent(e));
@@ -199,7 +206,9 @@ export class Host {
       case "ended":
         return this.lifecycle.onEnded(e);
       case "registrationFailed":
-        return this.phone.onRegistrationFailed(e.error);
+        return this.phone.onRegistrationFailed();
+      case "sipLost":
+        return this.phone.onSipLost(e.reason, e.status);
       case "log":
         return void this.log[e.level]({ call: e.sipCallId, from: "page" }, e.msg);
       default:

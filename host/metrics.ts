@@ -20,6 +20,8 @@ export class Metrics {
   readonly pipelineBadMessages = new Counter({ name: "rcvh_pipeline_bad_messages_total", help: "pipeline messages ignored as malformed", registers: [this.registry] });
   readonly pipelineFailures = new Counter({ name: "rcvh_pipeline_failures_total", help: "pipeline failures: unreachable as a call arrived, or a stream dropped (closed, unresponsive, too-big)", labelNames: ["kind"], registers: [this.registry] });
   readonly pageRecoveries = new Counter({ name: "rcvh_page_recoveries_total", help: "Chrome or page lost and relaunched (counted when the relaunch starts)", registers: [this.registry] });
+  readonly sipLost = new Counter({ name: "rcvh_sip_lost_total", help: "SIP registration lost while up (socket closed, re-REGISTER refused or unanswered)", registers: [this.registry] });
+  readonly sipReconnects = new Counter({ name: "rcvh_sip_reconnects_total", help: "SIP reconnect attempts, by result (ok, failed, credentials, too-many-instances)", labelNames: ["result"], registers: [this.registry] });
   readonly webhookEvents = new Counter({ name: "rcvh_webhook_events_total", help: "telephony events received (replays excluded)", registers: [this.registry] });
 
   constructor() {

@@ -1,17 +1,23 @@
 import type { Browser, Page } from "puppeteer";
 import type { Logger } from "pino";
 import type { PageLink } from "../bridge/page-link.ts";
-import type { PreferredCodec } from "../bridge/page-protocol.ts";
+import { sipStatusOf, type PreferredCodec } from "../bridge/page-protocol.ts";
 import { launchChrome } from "./chrome.ts";
 import type { Config } from "./config.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Provisioned, RingCentral } from "./ringcentral.ts";
+import { SipRecovery, TOO_MANY_INSTANCES, TOO_MANY_INSTANCES_WAIT_MS, backoffMs, refusalOf, type SipState } from "./sip-recovery.ts";
 
 const CONNECT_TIMEOUT_MS = 15_000;
 const READY_TIMEOUT_MS = 15_000;
 const REGISTER_TIMEOUT_MS = 15_000;
 const UNREGISTER_TIMEOUT_MS = 3000;
 const RELAUNCH_MAX_WAIT_MS = 30_000;
+/** The heartbeat: a page that does not answer a ping within PING_TIMEOUT_MS is hung (≤ 5 s to notice). */
+const PING_EVERY_MS = 1500;
+const PING_TIMEOUT_MS = 3000;
+/** A hung renderer may not let Chrome close politely. */
+const CLOSE_TIMEOUT_MS = 5000;
 
 export interface PhonePageOptions {
   config: Pick<Config, "chrome" | "ringcentral">;
@@ -25,6 +31,9 @@ export interface PhonePageOptions {
   preferCodec: PreferredCodec;
   /** Chrome or the page went away: its calls went with it. */
   onLost(why: string): void;
+  /** Calls still up, and how to end them when SIP stays down too long. */
+  activeCalls(): number;
+  endCalls(reason: string): void;
   stopping(): boolean;
 }
 
@@ -41,13 +50,33 @@ export class PhonePage {
   private recovering = false;
   /** A reload closes the page link on purpose: not a crash to recover from. */
   private reloading = false;
+  /** Set once the page is up and registered; the heartbeat watches it from then on. */
+  private heartbeat: NodeJS.Timeout | undefined;
+  private readonly sip: SipRecovery;
 
   constructor(private readonly o: PhonePageOptions) {
     o.link.on("disconnected", () => this.lost("page link closed"));
+    this.sip = new SipRecovery({
+      page: o.link,
+      log: o.log,
+      metrics: o.metrics,
+      hasBackup: () => {
+        const s = this.provisioned?.sipInfo;
+        return Boolean(s?.outboundProxyBackup && s.outboundProxyBackup !== s.outboundProxy);
+      },
+      reprovision: async () => {
+        this.provisioned = await o.rc.provision({ fresh: true });
+        return this.provisioned;
+      },
+      setRegistered: (on) => this.setRegistered(on),
+      activeCalls: o.activeCalls,
+      endCalls: o.endCalls,
+      stopping: o.stopping,
+    });
   }
 
-  get status(): { chrome: boolean; registered: boolean } {
-    return { chrome: Boolean(this.browser?.connected), registered: this.registered };
+  get status(): { chrome: boolean; registered: boolean; sip: SipState } {
+    return { chrome: Boolean(this.browser?.connected), registered: this.registered, sip: this.sip.state };
   }
 
   get deviceId(): string | undefined {
@@ -75,20 +104,29 @@ export class PhonePage {
     await this.launch();
   }
 
-  /** The page reported that registration failed (later in life, e.g. a re-REGISTER). */
-  onRegistrationFailed(error: string): void {
+  /** The page's answer to `register` was a failure: whoever registers logs it and decides. */
+  onRegistrationFailed(): void {
     this.setRegistered(false);
-    this.o.log.error({ error }, "sip: registration failed");
+  }
+
+  /** The page's SIP connection or registration is gone (only once it was up: launch handles its own). */
+  onSipLost(reason: string, status?: number): void {
+    if (this.recovering || this.reloading || !this.heartbeat) return;
+    this.sip.lost(reason, status);
   }
 
   /** Un-REGISTERs, so RingCentral stops ringing this instance at once instead of after expiry. */
   async unregister(): Promise<void> {
+    this.stopHeartbeat();
+    this.sip.cancel();
     if (this.registered) await this.o.link.request({ type: "unregister" }, UNREGISTER_TIMEOUT_MS).catch(() => {});
     this.setRegistered(false);
   }
 
   async close(): Promise<void> {
-    await this.browser?.close().catch(() => {});
+    this.stopHeartbeat();
+    this.sip.cancel();
+    await closeBrowser(this.browser);
   }
 
   /** Chrome, the page, its audio graph, and the registration. Run at start and after a crash. */
@@ -108,6 +146,34 @@ export class PhonePage {
     await page.goto(link.pageUrl);
     await this.configure();
     await this.register();
+    this.startHeartbeat();
+  }
+
+  /**
+   * A ping through the page's main thread (a WebSocket ping would be answered by Chrome's network
+   * process even with the renderer hung), and a look at the media link, every PING_EVERY_MS.
+   */
+  private startHeartbeat(): void {
+    this.stopHeartbeat();
+    let inFlight = false;
+    this.heartbeat = setInterval(() => {
+      if (inFlight || this.recovering || this.reloading || this.o.stopping()) return;
+      if (!this.o.link.mediaConnected) return this.lost("the page's media link closed");
+      inFlight = true;
+      this.o.link.request({ type: "ping" }, PING_TIMEOUT_MS).then(
+        () => (inFlight = false),
+        (err: Error) => {
+          inFlight = false;
+          this.lost(`the page is not answering: ${err.message}`);
+        },
+      );
+    }, PING_EVERY_MS);
+    this.heartbeat.unref();
+  }
+
+  private stopHeartbeat(): void {
+    clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
   }
 
   /** Once the page's control link is up: build its audio graph at the pipeline's rate. */
@@ -119,28 +185,48 @@ export class PhonePage {
     await ready;
   }
 
+  /**
+   * The first registration of a launch. A cached sipInfo that fails is replaced by a fresh one
+   * (it can go stale: password rotated, device removed). After that, credentials refused are
+   * definitive (start-up fails with one line); an outage is retried with backoff, and
+   * RingCentral's instance limit (603) slowly, so a SIP outage delays start instead of ending it.
+   */
   private async register(): Promise<void> {
-    const { link, rc, log } = this.o;
-    const attempt = async (p: Provisioned) => {
-      const result = link.waitFor(["registered", "registrationFailed"], REGISTER_TIMEOUT_MS, "SIP registration");
-      link.send({ type: "register", sipInfo: p.sipInfo, instanceId: p.instanceId });
-      const e = await result;
-      if (e.type === "registrationFailed") throw new Error(e.error);
-    };
-    try {
-      await attempt(this.provisioned!);
-    } catch (err) {
-      if (!this.provisioned!.cached) throw err;
-      // A cached sipInfo can go stale (password rotated, device removed): provision afresh once.
-      log.warn({ err: (err as Error).message }, "sip: cached sipInfo failed, provisioning afresh");
-      this.provisioned = await rc.provision({ fresh: true });
-      this.reloading = true;
-      await this.page!.reload().finally(() => (this.reloading = false));
-      await this.configure();
-      await attempt(this.provisioned);
+    const { rc, log } = this.o;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.registerOnce(this.provisioned!);
+        break;
+      } catch (err) {
+        const message = (err as Error).message;
+        const refusal = refusalOf(sipStatusOf(message));
+        if (this.provisioned!.cached) {
+          log.warn({ err: message }, "sip: cached sipInfo failed, provisioning afresh");
+          this.provisioned = await rc.provision({ fresh: true });
+          this.reloading = true;
+          await this.page!.reload().finally(() => (this.reloading = false));
+          await this.configure();
+          continue;
+        }
+        if (refusal === "credentials")
+          throw new Error(`RingCentral refuses the SIP credentials it just provisioned (${message}): check that the app has the VoIP Calling permission and the extension may use a WebPhone`);
+        if (this.o.stopping()) throw err;
+        const waitMs = refusal === "too-many-instances" ? TOO_MANY_INSTANCES_WAIT_MS : backoffMs(attempt);
+        if (refusal === "too-many-instances") log.error({ attempt, waitMs }, `sip: ${TOO_MANY_INSTANCES}`);
+        else log.warn({ attempt, waitMs, err: message }, "sip: registration failed, retrying");
+        await new Promise((r) => setTimeout(r, waitMs));
+      }
     }
     this.setRegistered(true);
     log.info({ cachedSipInfo: this.provisioned!.cached }, "sip: registered");
+  }
+
+  private async registerOnce(p: Provisioned): Promise<void> {
+    const { link } = this.o;
+    const result = link.waitFor(["registered", "registrationFailed"], REGISTER_TIMEOUT_MS, "SIP registration");
+    link.send({ type: "register", sipInfo: p.sipInfo, instanceId: p.instanceId });
+    const e = await result;
+    if (e.type === "registrationFailed") throw new Error(e.error);
   }
 
   private setRegistered(on: boolean): void {
@@ -155,6 +241,8 @@ export class PhonePage {
   private lost(why: string): void {
     if (this.o.stopping() || this.recovering || this.reloading) return;
     this.recovering = true;
+    this.stopHeartbeat();
+    this.sip.cancel();
     this.setRegistered(false);
     this.o.metrics.pageRecoveries.inc();
     this.o.log.error({ why }, "page: lost; ending its calls and relaunching Chrome");
@@ -163,7 +251,7 @@ export class PhonePage {
       for (let attempt = 1; !this.o.stopping(); attempt++) {
         const old = this.browser;
         this.browser = undefined;
-        await old?.close().catch(() => {});
+        await closeBrowser(old);
         try {
           await this.launch();
           this.o.log.info({ attempt }, "page: recovered");
@@ -177,4 +265,14 @@ export class PhonePage {
       this.recovering = false;
     })();
   }
+}
+
+/** Closes Chrome, and kills it if a hung renderer keeps it from closing. */
+async function closeBrowser(browser: Browser | undefined): Promise<void> {
+  if (!browser) return;
+  let timer: NodeJS.Timeout | undefined;
+  const closed = browser.close().catch(() => {});
+  const late = new Promise<"late">((r) => (timer = setTimeout(() => r("late"), CLOSE_TIMEOUT_MS)));
+  if ((await Promise.race([closed, late])) === "late") browser.process()?.kill("SIGKILL");
+  clearTimeout(timer);
 }

@@ -65,6 +65,7 @@ describe("twin REST side, driven by the real @ringcentral/sdk", () => {
     restUrl: "",
     sipWssUrl: "wss://127.0.0.1:1",
     outboundProxy: "127.0.0.1:1",
+    outboundProxyBackup: "127.0.0.1:2",
     log: pino({ level: "silent" }),
   };
   let deps: RestDeps;

@@ -4,7 +4,8 @@
  *   npm run twin -- [--http-port N] [--sip-port N] [--log-level LEVEL]
  *
  * Ports come from the flags, else TWIN_HTTP_PORT / TWIN_SIP_PORT, else 18080 / 18443 (0 picks a
- * free port). Prints exactly one JSON line on stdout once it serves:
+ * free port). The backup outbound proxy listens on the SIP port + 1 (free too when the SIP port is 0).
+ * Prints exactly one JSON line on stdout once it serves:
  *   {"restUrl","sipWssUrl","clientId","clientSecret","jwt","controlUrl"}
  * Logs (pino JSON) go to stderr. Serves until SIGINT/SIGTERM, then stops and exits 0.
  * A port already in use is one line on stderr and exit 1; bad arguments exit 2.
@@ -35,7 +36,7 @@ Prints one JSON line {restUrl,sipWssUrl,clientId,clientSecret,jwt,controlUrl} on
 
 Fault controls, JSON over HTTP at controlUrl (docs/twin.md, "Faults"); every fault is bounded by count and/or forMs:
   POST   /twin/faults/sip/drop                {"extension":"101"|"instanceId":ID|"connectionId":N|"all":true, "mode":"close"|"terminate", "code":1001}
-  POST   /twin/faults/sip/refuse-connections  {"forMs":5000, "mode":"503"|"close"|"reset", "retryAfterS":5}
+  POST   /twin/faults/sip/refuse-connections  {"forMs":5000, "mode":"503"|"close"|"reset", "retryAfterS":5, "proxy":"primary"|"backup"}
   POST   /twin/faults/sip/reject-register     {"status":503, "count":2, "retryAfterS":5, "onlyAuthorized":false}
   POST   /twin/faults/sip/ignore-register     {"forMs":10000}
   POST   /twin/faults/rest                    {"method":"POST", "path":"/restapi/oauth/token", "status":503, "retryAfterS":5, "count":3, "delayMs":250}
@@ -71,7 +72,9 @@ export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv = process
     values["http-port"] !== undefined ? port(values["http-port"], "--http-port") : env.TWIN_HTTP_PORT ? port(env.TWIN_HTTP_PORT, "TWIN_HTTP_PORT") : DEFAULT_HTTP_PORT;
   const sipPort =
     values["sip-port"] !== undefined ? port(values["sip-port"], "--sip-port") : env.TWIN_SIP_PORT ? port(env.TWIN_SIP_PORT, "TWIN_SIP_PORT") : DEFAULT_SIP_PORT;
-  if (httpPort !== 0 && httpPort === sipPort) throw new UsageError(`the HTTP and SIP ports must differ (both are ${httpPort})`);
+  if (sipPort === 65535) throw new UsageError("--sip-port must leave room for its backup proxy on the next port (at most 65534)");
+  if (httpPort !== 0 && (httpPort === sipPort || httpPort === sipPort + 1))
+    throw new UsageError(`the HTTP port must differ from the SIP port and the one after it (its backup proxy): ${httpPort} vs ${sipPort}`);
   const level = values["log-level"] ?? (env.TWIN_LOG_LEVEL || "info");
   if (!(LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(", ")}, not ${JSON.stringify(level)}`);
   return { httpPort, sipPort, logLevel: level as Level, help: Boolean(values.help) };
@@ -98,11 +101,16 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
 
   let twin: Twin;
   try {
-    twin = await startTwin({ httpPort: opts.httpPort, sipPort: opts.sipPort, log });
+    twin = await startTwin({ httpPort: opts.httpPort, sipPort: opts.sipPort, sipBackupPort: opts.sipPort === 0 ? 0 : opts.sipPort + 1, log });
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { port?: number; address?: string };
     if (e.code === "EADDRINUSE" || e.code === "EACCES") {
-      const which = e.port === opts.sipPort ? "SIP (--sip-port / TWIN_SIP_PORT)" : "HTTP (--http-port / TWIN_HTTP_PORT)";
+      const which =
+        e.port === opts.sipPort
+          ? "SIP (--sip-port / TWIN_SIP_PORT)"
+          : e.port === opts.sipPort + 1
+            ? "the backup SIP proxy (--sip-port + 1)"
+            : "HTTP (--http-port / TWIN_HTTP_PORT)";
       const why = e.code === "EADDRINUSE" ? "is already in use" : "is not allowed";
       fail(`port ${e.port ?? "?"} on ${e.address ?? "127.0.0.1"} for ${which} ${why}; choose another port`, 1);
     }

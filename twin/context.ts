@@ -12,5 +12,7 @@ export interface TwinContext {
   sipWssUrl: string;
   /** "127.0.0.1:PORT": what sipInfo.outboundProxy carries. */
   outboundProxy: string;
+  /** "127.0.0.1:PORT": sipInfo.outboundProxyBackup, a second listener for the same switch. */
+  outboundProxyBackup: string;
   log: Logger;
 }

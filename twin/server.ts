@@ -7,7 +7,8 @@ import { controlRouter } from "./control.ts";
 import { createRestDeps, restRouter } from "./rest/index.ts";
 import { Switchboard } from "./switchboard.ts";
 import { Telephony } from "./telephony.ts";
-import { startSipTransport } from "./sip/transport.ts";
+import { startSipTransport, type SipConnection, type SipProxyName } from "./sip/transport.ts";
+import type { SipMessage } from "./sip/message.ts";
 import { SipFaults } from "./faults/sip-faults.ts";
 import type { RestFaults } from "./faults/rest-faults.ts";
 
@@ -16,6 +17,8 @@ export interface TwinOptions {
   httpPort?: number;
   /** SIP over WSS port; 0 picks a free one. */
   sipPort?: number;
+  /** The backup outbound proxy's SIP port (sipInfo.outboundProxyBackup); 0 picks a free one. */
+  sipBackupPort?: number;
   /** What the registrar grants (RingCentral grants under a minute). */
   registerExpiresS?: number;
   /** How long an answered call outlives its page's SIP socket, waiting for the dialog on a new one (default 30 s). */
@@ -63,17 +66,21 @@ export async function startTwin(opts: TwinOptions = {}): Promise<Twin> {
   // The context needs the SIP port before the board exists; the transport calls back into the board.
   let board: Switchboard | undefined;
   const sipFaults = new SipFaults();
-  const sip = await startSipTransport(
-    opts.sipPort ?? 0,
-    HOST,
-    {
-      onMessage: (c, m, raw) => board?.onMessage(c, m, raw),
-      onClose: (c) => board?.onClose(c),
-      onOutgoing: (c, m, raw) => board?.onOutgoing(c, m, raw),
-      admit: () => sipFaults.admit(),
-    },
-    log,
-  ).catch(async (err) => {
+  let connectionIds = 0;
+  const handlers = {
+    onMessage: (c: SipConnection, m: SipMessage, raw: string) => board?.onMessage(c, m, raw),
+    onClose: (c: SipConnection) => board?.onClose(c),
+    onOutgoing: (c: SipConnection, m: SipMessage, raw: string) => board?.onOutgoing(c, m, raw),
+    admit: (proxy: SipProxyName) => sipFaults.admit(proxy),
+    nextConnectionId: () => ++connectionIds,
+  };
+  const sip = await startSipTransport("primary", opts.sipPort ?? 0, HOST, handlers, log).catch(async (err) => {
+    await new Promise((r) => http.close(r));
+    throw err;
+  });
+  // Like RingCentral's, the backup proxy is another address reaching the same registrar and calls.
+  const sipBackup = await startSipTransport("backup", opts.sipBackupPort ?? 0, HOST, handlers, log).catch(async (err) => {
+    await sip.close();
     await new Promise((r) => http.close(r));
     throw err;
   });
@@ -83,12 +90,13 @@ export async function startTwin(opts: TwinOptions = {}): Promise<Twin> {
     restUrl: `http://${HOST}:${httpPort}`,
     sipWssUrl: `wss://${HOST}:${sip.port}`,
     outboundProxy: `${HOST}:${sip.port}`,
+    outboundProxyBackup: `${HOST}:${sipBackup.port}`,
     log,
   };
   board = new Switchboard(ctx, opts.registerExpiresS ?? 60, { sipFaults, dialogGraceMs: opts.dialogGraceMs });
   const rest = createRestDeps(ctx);
   app.use(restRouter(ctx, rest));
-  const faults = { board, account, sip: sipFaults, rest: rest.faults, connections: () => sip.connections() };
+  const faults = { board, account, sip: sipFaults, rest: rest.faults, connections: () => [...sip.connections(), ...sipBackup.connections()].sort((a, b) => a.id - b.id) };
   app.use("/twin", controlRouter(board, () => rest.webhooks.list(), faults));
 
   return {
@@ -105,7 +113,7 @@ export async function startTwin(opts: TwinOptions = {}): Promise<Twin> {
     async stop() {
       await board!.stop();
       rest.stop();
-      await sip.close();
+      await Promise.all([sip.close(), sipBackup.close()]);
       http.closeAllConnections();
       await new Promise((r) => http.close(r));
     },

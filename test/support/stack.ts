@@ -18,8 +18,9 @@ export function twinEnv(twin: Twin): Record<string, string> {
   };
 }
 
-export async function startStack(env: Record<string, string>, twinOptions: Parameters<typeof startTwin>[0] = {}) {
+export async function startStack(env: Record<string, string>, twinOptions: Parameters<typeof startTwin>[0] = {}, opts: { beforeHost?: (twin: Twin) => void } = {}) {
   const twin = await startTwin({ log: pino({ level: "silent" }), ...twinOptions });
+  opts.beforeHost?.(twin);
   const port = await freePort();
   const config = loadConfig({
     ...twinEnv(twin),
@@ -32,7 +33,16 @@ export async function startStack(env: Record<string, string>, twinOptions: Param
   // Listening before start: the subscription's handshake comes in while the host starts.
   const http = await listenHttp(createHttpApp(host, { apiToken: config.apiToken, metricsRequireToken: config.http.metricsRequireToken }), "127.0.0.1", port, createLogger("silent"));
   const httpUrl = `http://127.0.0.1:${port}`;
-  await host.start();
+  try {
+    await host.start();
+  } catch (err) {
+    // Nothing left behind by a start that failed: Chrome, the twin, the port.
+    http.closeAllConnections();
+    http.close();
+    await host.stop().catch(() => {});
+    await twin.stop();
+    throw err;
+  }
   return {
     httpUrl,
     twin,
@@ -84,6 +94,8 @@ export interface TwinCallView {
   answeredAtMs: number | null;
   endedAtMs: number | null;
   caller: { framesSent: number; connectedAtMs: number | null };
+  /** The call's SIP dialog: which connection carries it, since when it has none, how often it moved. */
+  sip?: { connectionId: number | null; connectionOpen: boolean; lostAtMs: number | null; rebinds: number };
   heard: { startedAtMs: number | null; frames: number; lostFrames: number; dominantHz: number | null; levelDbfs: number | null } | null;
 }
 

@@ -43,7 +43,12 @@ const drop = z
     message: "name exactly one of extension, instanceId, connectionId or all",
   });
 
-const refuseConnections = z.object({ ...budget, mode: z.enum(["503", "close", "reset"]).optional(), retryAfterS: retryAfterS.optional() });
+const refuseConnections = z.object({
+  ...budget,
+  mode: z.enum(["503", "close", "reset"]).optional(),
+  retryAfterS: retryAfterS.optional(),
+  proxy: z.enum(["primary", "backup"]).optional(),
+});
 const rejectRegister = z.object({
   ...budget,
   status: z.number().int().min(400).max(699).refine((s) => s !== 401 && s !== 407, "401 and 407 are the digest challenge, not a fault"),
@@ -87,6 +92,7 @@ export function faultRouter(deps: FaultDeps): express.Router {
   const connectionJSON = (c: SipConnection) => ({
     id: c.id,
     remote: c.remote,
+    proxy: c.proxy,
     connectedAtMs: c.connectedAtMs,
     instanceIds: board.registrar.active().filter((g) => g.conn === c).map((g) => g.instanceId),
   });

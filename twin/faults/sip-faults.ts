@@ -1,4 +1,4 @@
-import type { Admission } from "../sip/transport.ts";
+import type { Admission, SipProxyName } from "../sip/transport.ts";
 import { Budget, type BudgetSpec } from "./budget.ts";
 
 /** How a refused WebSocket upgrade looks on the wire (docs/twin.md, "Faults"). */
@@ -8,6 +8,8 @@ export interface RefuseConnectionsSpec extends BudgetSpec {
   mode?: RefuseMode;
   /** Sent as `Retry-After` on the 503. */
   retryAfterS?: number;
+  /** Only this outbound proxy refuses (default: both). */
+  proxy?: SipProxyName;
 }
 
 export interface RejectRegisterSpec extends BudgetSpec {
@@ -43,12 +45,12 @@ const REASONS: Record<number, string> = {
  * swallowed REGISTERs. The transport asks `admit()`, the registrar asks `onRegister()`.
  */
 export class SipFaults {
-  private refuse: { mode: RefuseMode; retryAfterS?: number; budget: Budget } | undefined;
+  private refuse: { mode: RefuseMode; retryAfterS?: number; proxy?: SipProxyName; budget: Budget } | undefined;
   private reject: { status: number; reason: string; retryAfterS?: number; onlyAuthorized: boolean; budget: Budget } | undefined;
   private ignore: Budget | undefined;
 
   refuseConnections(spec: RefuseConnectionsSpec): void {
-    this.refuse = { mode: spec.mode ?? "503", retryAfterS: spec.retryAfterS, budget: new Budget(spec) };
+    this.refuse = { mode: spec.mode ?? "503", retryAfterS: spec.retryAfterS, proxy: spec.proxy, budget: new Budget(spec) };
   }
 
   rejectRegister(spec: RejectRegisterSpec): void {
@@ -66,9 +68,9 @@ export class SipFaults {
     if (!which || which === "ignore-register") this.ignore = undefined;
   }
 
-  admit(): Admission {
+  admit(proxy: SipProxyName): Admission {
     const r = this.refuse;
-    if (!r?.budget.take()) return { kind: "accept" };
+    if (!r || (r.proxy && r.proxy !== proxy) || !r.budget.take()) return { kind: "accept" };
     return r.mode === "503" ? { kind: "503", retryAfterS: r.retryAfterS } : { kind: r.mode };
   }
 
@@ -83,7 +85,7 @@ export class SipFaults {
   toJSON() {
     const { refuse: f, reject: j, ignore: i } = this;
     return {
-      refuseConnections: f ? { mode: f.mode, retryAfterS: f.retryAfterS ?? null, ...f.budget.toJSON() } : null,
+      refuseConnections: f ? { mode: f.mode, retryAfterS: f.retryAfterS ?? null, proxy: f.proxy ?? null, ...f.budget.toJSON() } : null,
       rejectRegister: j ? { status: j.status, reason: j.reason, retryAfterS: j.retryAfterS ?? null, onlyAuthorized: j.onlyAuthorized, ...j.budget.toJSON() } : null,
       ignoreRegister: i ? i.toJSON() : null,
     };

@@ -39,7 +39,7 @@ export function provisionRouter(ctx: TwinContext): Router {
       authorizationId: account.sip.authorizationId,
       domain: account.sip.domain,
       outboundProxy: ctx.outboundProxy,
-      outboundProxyBackup: ctx.outboundProxy,
+      outboundProxyBackup: ctx.outboundProxyBackup,
       switchBackInterval: 1800,
       // Empty: the twin is offline, and a STUN server would only delay ICE gathering.
       stunServers: [] as string[],

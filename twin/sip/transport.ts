@@ -15,8 +15,12 @@ async function selfSignedCert(): Promise<{ key: string; cert: string }> {
   return { key: pems.private, cert: pems.cert };
 }
 
+/** Which of sipInfo's two outbound proxies a socket came in on. */
+export type SipProxyName = "primary" | "backup";
+
 export interface SipConnection {
   id: number;
+  readonly proxy: SipProxyName;
   /** "127.0.0.1:PORT" of the client. */
   readonly remote: string;
   readonly connectedAtMs: number;
@@ -39,7 +43,9 @@ export interface SipTransportHandlers {
   onMessage(conn: SipConnection, msg: SipMessage, raw: string): void;
   onClose(conn: SipConnection): void;
   onOutgoing(conn: SipConnection, msg: SipMessage, raw: string): void;
-  admit?(): Admission;
+  admit?(proxy: SipProxyName): Admission;
+  /** Connection ids, unique across both proxies. */
+  nextConnectionId(): number;
 }
 
 export interface SipTransport {
@@ -51,6 +57,7 @@ export interface SipTransport {
 
 /** SIP over secure WebSocket, subprotocol `sip`, one message per text frame (RFC 7118). */
 export async function startSipTransport(
+  proxy: SipProxyName,
   port: number,
   host: string,
   handlers: SipTransportHandlers,
@@ -62,8 +69,8 @@ export async function startSipTransport(
     server,
     handleProtocols: (protocols) => (protocols.has("sip") ? "sip" : false),
     verifyClient: (info: { req: IncomingMessage }, done: (ok: boolean, code?: number, message?: string, headers?: Record<string, string>) => void) => {
-      const admission = handlers.admit?.() ?? { kind: "accept" };
-      if (admission.kind !== "accept") log.info({ admission: admission.kind }, "sip: connection refused (fault)");
+      const admission = handlers.admit?.(proxy) ?? { kind: "accept" };
+      if (admission.kind !== "accept") log.info({ proxy, admission: admission.kind }, "sip: connection refused (fault)");
       if (admission.kind === "503") return done(false, 503, "Service Unavailable", admission.retryAfterS ? { "Retry-After": String(admission.retryAfterS) } : {});
       // No answer at all: the upgrade request meets a dead socket.
       if (admission.kind === "reset") return void info.req.socket.destroy();
@@ -75,10 +82,10 @@ export async function startSipTransport(
   // ws re-emits the HTTPS server's errors (EADDRINUSE at listen) on the WebSocketServer: without a
   // listener that is an uncaught 'error' that kills the process instead of rejecting below.
   wss.on("error", (err) => log.debug({ err: err.message }, "sip: server error"));
-  let nextId = 0;
   wss.on("connection", (ws: WebSocket, req: IncomingMessage) => {
     const conn: SipConnection = {
-      id: ++nextId,
+      id: handlers.nextConnectionId(),
+      proxy,
       remote: `${req.socket.remoteAddress}:${req.socket.remotePort}`,
       connectedAtMs: Date.now(),
       get open() {
