@@ -15,6 +15,7 @@ const schema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("ready"), sampleRate: z.number().int().min(8000).max(192_000), userAgent: text }),
   z.object({ type: z.literal("registered") }),
   z.object({ type: z.literal("registrationFailed"), error: text }),
+  z.object({ type: z.literal("sipLost"), reason: text, status: z.number().int().min(100).max(699).optional() }),
   z.object({
     type: z.literal("incoming"),
     sipCallId: id,

@@ -13,6 +13,7 @@ export function validEvent(ids: readonly string[] = ["sip-1", "sip-2", "sip-3"])
     fc.record({ type: fc.constant("ready" as const), sampleRate: fc.constantFrom(8000, 16000, 48000), userAgent: str }),
     fc.constant({ type: "registered" as const }),
     fc.record({ type: fc.constant("registrationFailed" as const), error: str }),
+    fc.record({ type: fc.constant("sipLost" as const), reason: str, status: opt(fc.constantFrom(401, 403, 408, 603)) }),
     fc.record({
       type: fc.constant("incoming" as const),
       sipCallId: sip,
