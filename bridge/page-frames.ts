@@ -22,6 +22,8 @@ export const enum MediaKind {
 export const UP_HEADER_BYTES = 16;
 /** Host → page header: kind u8, flags u8 (0), slot u16, reserved u32 (0). */
 export const DOWN_HEADER_BYTES = 8;
+/** Slots a frame header can name: `slot` is a u16 (MAX_CONCURRENT_CALLS is bounded by it). */
+export const MAX_SLOTS = 0x10000;
 
 export const FRAME_MS = 20;
 export const frameSamples = (sampleRate: number): number => sampleRate / 50;

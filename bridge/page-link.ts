@@ -1,8 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { IncomingMessage, Server } from "node:http";
 import { EventEmitter } from "node:events";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Logger } from "pino";
+import { createBoundedServer, guardSocket, refuseSocket } from "./http-bounds.ts";
+import { parsePageEvent } from "./page-events.ts";
 import { DOWN_HEADER_BYTES, MediaKind, UP_HEADER_BYTES, newCallerHeader, readCallerHeader, writeDownHeader, type CallerFrameHeader } from "./page-frames.ts";
 import type { Command, PageEvent } from "./page-protocol.ts";
 import { secretEquals } from "./secret-equal.ts";
@@ -47,6 +49,8 @@ export class PageLink extends EventEmitter<LinkEvents> implements PageCommands {
   private readonly header = newCallerHeader();
   /** Frames from a slot nobody listens to (a call that just ended): counted, not an error. */
   strayFrames = 0;
+  /** Control messages that were not a well-formed page event: logged and dropped. */
+  rejectedMessages = 0;
 
   private bundle: PageBundle = {};
 
@@ -67,7 +71,8 @@ export class PageLink extends EventEmitter<LinkEvents> implements PageCommands {
   /** Serves `bundle` on a free loopback port. */
   async listen(bundle: PageBundle): Promise<void> {
     this.bundle = bundle;
-    const server = createServer((req, res) => {
+    const server = createBoundedServer((req, res) => {
+      if (req.method !== "GET" && req.method !== "HEAD") return void res.writeHead(405, { allow: "GET, HEAD" }).end();
       const path = (req.url ?? "/").split("?")[0];
       const file = path.slice(1);
       if (path === "/") {
@@ -82,11 +87,10 @@ export class PageLink extends EventEmitter<LinkEvents> implements PageCommands {
     });
     const wss = new WebSocketServer({ noServer: true, maxPayload: 1 << 20 });
     server.on("upgrade", (req, socket, head) => {
+      guardSocket(socket);
       const kind = this.authorize(req);
-      if (!kind) {
-        socket.end("HTTP/1.1 403 Forbidden\r\n\r\n");
-        return;
-      }
+      if (kind === "malformed") return refuseSocket(socket, 400, "Bad Request");
+      if (!kind) return refuseSocket(socket, 403, "Forbidden");
       wss.handleUpgrade(req, socket, head, (ws) => (kind === "control" ? this.onControl(ws) : this.onMedia(ws)));
     });
     await new Promise<void>((resolve, reject) => {
@@ -97,8 +101,15 @@ export class PageLink extends EventEmitter<LinkEvents> implements PageCommands {
     this.port = (server.address() as { port: number }).port;
   }
 
-  private authorize(req: IncomingMessage): "control" | "media" | undefined {
-    const url = new URL(req.url ?? "/", "http://127.0.0.1");
+  private authorize(req: IncomingMessage): "control" | "media" | "malformed" | undefined {
+    // Any local process can send any request target: one that is no path must not throw.
+    let url: URL;
+    try {
+      if (!req.url?.startsWith("/")) return "malformed";
+      url = new URL(req.url, "http://127.0.0.1");
+    } catch {
+      return "malformed";
+    }
     if (!secretEquals(url.searchParams.get("token") ?? undefined, this.token)) return undefined;
     if (url.pathname === "/page/control") return "control";
     if (url.pathname === "/page/media") return "media";
@@ -147,14 +158,11 @@ export class PageLink extends EventEmitter<LinkEvents> implements PageCommands {
     this.control?.close(4000, "replaced");
     this.control = ws;
     for (const w of this.connectWaiters.splice(0)) w();
-    ws.on("message", (data) => {
-      let event: PageEvent;
-      try {
-        event = JSON.parse(data.toString()) as PageEvent;
-      } catch {
-        this.log.warn("page sent unparsable control message");
-        return;
-      }
+    // Protocol errors (bad frames, a message over maxPayload): ws closes the socket itself (1002, 1009…).
+    ws.on("error", (err) => this.log.warn({ err: err.message }, "page link: control socket error"));
+    ws.on("message", (data: Buffer, isBinary) => {
+      const event = this.parseControl(data, isBinary);
+      if (!event) return;
       if (event.type === "result") {
         const p = this.pending.get(event.requestId);
         if (p) {
@@ -164,7 +172,12 @@ export class PageLink extends EventEmitter<LinkEvents> implements PageCommands {
           else p.reject(new Error(event.error ?? "page command failed"));
         }
       }
-      this.emit("event", event);
+      try {
+        this.emit("event", event);
+      } catch (err) {
+        // An event one handler cannot take must not take the host down with it.
+        this.log.error({ err: (err as Error).message, type: event.type }, "page link: event handler failed");
+      }
     });
     ws.on("close", () => {
       if (this.control !== ws) return;
@@ -178,9 +191,24 @@ export class PageLink extends EventEmitter<LinkEvents> implements PageCommands {
     });
   }
 
+  /** A well-formed page event, or undefined (logged: the first 5, then every 100th). */
+  private parseControl(data: Buffer, isBinary: boolean): PageEvent | undefined {
+    let parsed: ReturnType<typeof parsePageEvent>;
+    try {
+      parsed = isBinary ? { problem: "a binary message on the control socket" } : parsePageEvent(JSON.parse(data.toString()));
+    } catch {
+      parsed = { problem: "not JSON" };
+    }
+    if ("event" in parsed) return parsed.event;
+    this.rejectedMessages++;
+    if (this.rejectedMessages <= 5 || this.rejectedMessages % 100 === 0) this.log.warn({ problem: parsed.problem, count: this.rejectedMessages }, "page link: control message rejected");
+    return undefined;
+  }
+
   private onMedia(ws: WebSocket): void {
     this.media?.close(4000, "replaced");
     this.media = ws;
+    ws.on("error", (err) => this.log.warn({ err: err.message }, "page link: media socket error"));
     ws.on("message", (data: Buffer, isBinary) => {
       if (!isBinary) return;
       const header = this.header;
@@ -190,8 +218,9 @@ export class PageLink extends EventEmitter<LinkEvents> implements PageCommands {
         this.strayFrames++;
         return;
       }
-      // ws may hand out a Buffer at an odd offset in a pooled ArrayBuffer: copy only then.
-      const body = data.subarray(UP_HEADER_BYTES);
+      // ws may hand out a Buffer at an odd offset in a pooled ArrayBuffer: copy only then. A
+      // trailing odd byte is no sample (copied whole, it made Int16Array throw).
+      const body = data.subarray(UP_HEADER_BYTES, UP_HEADER_BYTES + ((data.byteLength - UP_HEADER_BYTES) & ~1));
       const pcm =
         body.byteOffset % 2 === 0 ? new Int16Array(body.buffer, body.byteOffset, body.byteLength >> 1) : new Int16Array(Uint8Array.from(body).buffer);
       handler(header, pcm);

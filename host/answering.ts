@@ -61,6 +61,8 @@ export class Answering {
 
   /** A call rings here (the page's `incoming`). */
   async onIncoming(e: PageEventOf<"incoming">): Promise<void> {
+    // The same call reported twice must not make a second Call: the first would never end (its slot held for good).
+    if (this.d.calls.bySipCallId(e.sipCallId)) return void this.d.log.warn({ sipCallId: e.sipCallId }, "call: incoming repeated for a known call, ignored");
     const call = this.d.calls.add({
       sipCallId: e.sipCallId,
       direction: "inbound",

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { secretEquals } from "../bridge/secret-equal.ts";
 import { callView } from "./calls.ts";
 import type { Host } from "./host.ts";
+import { jsonBody } from "./http-body.ts";
 
 const digits = z.string().regex(/^[0-9A-D*#]{1,32}$/, { message: "digits are 0-9, A-D, * or #, at most 32" });
 const phone = z.string().regex(/^\+?[0-9*#]{2,20}$/, { message: "a phone number (E.164 like +16505550100) or an extension number" });
@@ -31,6 +32,17 @@ function bad(res: Response, err: z.ZodError): void {
   res.status(400).json({ error: "bad_request", message: err.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "), fields: err.issues.map((i) => i.path.join(".")) });
 }
 
+/** Bearer API_TOKEN: 503 when it is unset, 401 without a bearer token, 403 when it is wrong. */
+export function bearerAuth(apiToken: string | undefined) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (!apiToken) return void res.status(503).json({ error: "api_disabled", message: "set API_TOKEN to use the API" });
+    const header = req.header("authorization") ?? "";
+    if (!/^bearer /i.test(header)) return void res.status(401).setHeader("WWW-Authenticate", "Bearer").json({ error: "unauthorized", message: "Authorization: Bearer <API_TOKEN> is required" });
+    if (!secretEquals(header.slice(7).trim(), apiToken)) return void res.status(403).json({ error: "forbidden", message: "the bearer token is wrong" });
+    next();
+  };
+}
+
 /**
  * The REST API (docs in /openapi.json): bearer API_TOKEN on every route; JSON everywhere; every
  * body validated with a schema; 400 names the field, 404 for an unknown call, 409 when the call
@@ -38,14 +50,7 @@ function bad(res: Response, err: z.ZodError): void {
  */
 export function apiRouter(host: Host, apiToken: string | undefined): Router {
   const r = express.Router();
-  const auth = (req: Request, res: Response, next: NextFunction) => {
-    if (!apiToken) return void res.status(503).json({ error: "api_disabled", message: "set API_TOKEN to use the API" });
-    const header = req.header("authorization") ?? "";
-    if (!/^bearer /i.test(header)) return void res.status(401).setHeader("WWW-Authenticate", "Bearer").json({ error: "unauthorized", message: "Authorization: Bearer <API_TOKEN> is required" });
-    if (!secretEquals(header.slice(7).trim(), apiToken)) return void res.status(403).json({ error: "forbidden", message: "the bearer token is wrong" });
-    next();
-  };
-  r.use("/calls", auth, express.json({ limit: "32kb" }));
+  r.use("/calls", bearerAuth(apiToken), ...jsonBody("32kb"));
 
   const guard =
     (fn: Handler): Handler =>
@@ -124,6 +129,8 @@ export function openApi(): Record<string, unknown> {
     "403": { description: "wrong token" },
     "404": { description: "unknown call" },
     "409": { description: "the call is in the wrong state, or MAX_CONCURRENT_CALLS is reached" },
+    "413": { description: "the body is over 32 KB" },
+    "415": { description: "the body is not application/json in UTF-8, or is compressed" },
     "500": { description: "RingCentral or the page refused the request; `message` says why" },
     "502": { description: "transfer only: RingCentral refused the transfer; the call is back with the pipeline (a fresh `start`)" },
     "503": { description: "API_TOKEN is not set on the host" },

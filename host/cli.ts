@@ -25,7 +25,9 @@ async function main(): Promise<number> {
   log.info({ config: describeConfig(config) }, "host: starting");
   const host = new Host(config, log);
   try {
-    const server = await listenHttp(createHttpApp(host, { apiToken: config.apiToken }), config.http.host, config.http.port, log);
+    const app = createHttpApp(host, { apiToken: config.apiToken, metricsRequireToken: config.http.metricsRequireToken, log });
+    const server = await listenHttp(app, config.http.host, config.http.port, log);
+    // Signals, and the crash policy: an uncaught error is logged and the host shuts down cleanly (exit 70).
     installShutdown(log, async () => {
       await host.stop();
       server.close();

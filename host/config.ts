@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import dotenv from "dotenv";
 import { z } from "zod";
+import { MAX_SLOTS } from "../bridge/page-frames.ts";
 import { PROTOCOLS, protocolNamed, type PipelineProfile } from "../bridge/pipeline/index.ts";
 import { MAX_TIMER_MS, boolean, clientId, clientSecret, describeScheme, integer, jwt, oneOf, pathKind, patterns, serverUrl, urlWith } from "./config-fields.ts";
 
@@ -33,7 +34,8 @@ export interface Config {
   ringcentral: RingCentralConfig;
   pipeline: PipelineConfig;
   chrome: { headless: boolean; executablePath?: string };
-  http: { host: string; port: number };
+  /** `metricsRequireToken`: /metrics and /openapi.json need the API's bearer token. */
+  http: { host: string; port: number; metricsRequireToken: boolean };
   answer: AnswerConfig;
   webhook: {
     /** Public base URL that reaches HTTP_PORT: set it to have the host subscribe to telephony events. */
@@ -113,7 +115,8 @@ const schemas = () => ({
     .string()
     .regex(/^[A-Za-z0-9._~-]{16,64}$/, { error: "must be 16-64 characters of letters, digits, . _ ~ or -: RingCentral echoes it in Verification-Token" })
     .optional(),
-  SUBSCRIPTION_EXPIRES_S: integer(5, 315_360_000, "a whole number of seconds from 5 to 315360000", "how long each webhook subscription lasts before renewal, e.g. 86400").default(86_400),
+  // Renewed at 4/5 of its life: 30 days keeps that timer under MAX_TIMER_MS (24.8 days).
+  SUBSCRIPTION_EXPIRES_S: integer(5, 2_592_000, "a whole number of seconds from 5 to 2592000 (30 days)", "how long each webhook subscription lasts before renewal, e.g. 86400").default(86_400),
   ANSWER_ALLOW: z.string().optional(),
   ANSWER_DENY: z.string().optional(),
   ANSWER_MAX_PER_MINUTE: integer(1, 100_000, "a positive whole number", "the most calls answered per minute, e.g. 30").optional(),
@@ -137,7 +140,9 @@ const schemas = () => ({
     })
     .default("127.0.0.1"),
   ANSWER_MODE: oneOf(["auto", "webhook"], "auto answers every inbound call, webhook answers on RingCentral webhook notifications").default("auto"),
-  MAX_CONCURRENT_CALLS: integer(1, Number.MAX_SAFE_INTEGER, "a positive whole number", "the most calls handled at once, e.g. 8").default(8),
+  // One page slot per call, and a frame header names its slot in 16 bits.
+  MAX_CONCURRENT_CALLS: integer(1, MAX_SLOTS, `a whole number from 1 to ${MAX_SLOTS}`, "the most calls handled at once, e.g. 8").default(8),
+  METRICS_REQUIRE_TOKEN: boolean("METRICS_REQUIRE_TOKEN").default(false),
   RECORDINGS_DIR: z
     .string()
     .refine((p) => { const k = pathKind(p); return k === undefined || k === "dir"; }, {
@@ -175,19 +180,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadConfi
     throw new ConfigError(result.error.issues.map((issue) => {
       const name = String(issue.path[0]);
       const value = raw[name];
-      const message = `${name} ${issue.message}`;
-      // Belt and braces: no message template may leak a secret, whatever it says.
-      return SECRET_VARS.has(name) && value ? message.split(value).join("***") : message;
+      // Belt and braces: no message template may leak a secret, whatever it says. The name stays
+      // whole, and a value too short to be a secret would only garble the sentence.
+      const masked = SECRET_VARS.has(name) && value && value.length >= 6 ? issue.message.split(value).join("***") : issue.message;
+      return `${name} ${masked}`;
     }));
   }
 
   const v = result.data;
+  const combined: string[] = [];
   // Webhook mode answers only what webhooks approve: something must deliver them.
   if (v.ANSWER_MODE === "webhook" && v.WEBHOOK_PUBLIC_URL === undefined && v.WEBHOOK_VERIFICATION_TOKEN === undefined) {
-    throw new ConfigError([
-      "ANSWER_MODE is webhook but WEBHOOK_PUBLIC_URL is not set: set it so the host subscribes to telephony events (or set WEBHOOK_VERIFICATION_TOKEN if you manage the subscription yourself)",
-    ]);
+    combined.push("ANSWER_MODE is webhook but WEBHOOK_PUBLIC_URL is not set: set it so the host subscribes to telephony events (or set WEBHOOK_VERIFICATION_TOKEN if you manage the subscription yourself)");
   }
+  if (v.METRICS_REQUIRE_TOKEN && v.API_TOKEN === undefined) {
+    combined.push("METRICS_REQUIRE_TOKEN is true but API_TOKEN is not set: set API_TOKEN (the bearer token /metrics and /openapi.json then need), or METRICS_REQUIRE_TOKEN=false");
+  }
+  if (combined.length) throw new ConfigError(combined);
   return {
     ringcentral: {
       serverUrl: v.RINGCENTRAL_SERVER_URL,
@@ -205,7 +214,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadConfi
       playoutLeadMs: v.PLAYOUT_LEAD_MS,
     },
     chrome: { headless: v.HEADLESS, ...(v.CHROME_PATH !== undefined && { executablePath: v.CHROME_PATH }) },
-    http: { host: v.HTTP_HOST, port: v.HTTP_PORT },
+    http: { host: v.HTTP_HOST, port: v.HTTP_PORT, metricsRequireToken: v.METRICS_REQUIRE_TOKEN },
     answer: {
       mode: v.ANSWER_MODE,
       maxConcurrentCalls: v.MAX_CONCURRENT_CALLS,

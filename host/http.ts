@@ -1,18 +1,33 @@
-import express, { type Express } from "express";
-import { createServer, type Server } from "node:http";
+import express, { type Express, type NextFunction, type Request, type Response } from "express";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Logger } from "pino";
+import { createBoundedServer, type HttpTimeouts } from "../bridge/http-bounds.ts";
 import type { Host } from "./host.ts";
 import { twilioRestRouter } from "./twilio-rest.ts";
-import { apiRouter, openApi } from "./api.ts";
+import { apiRouter, bearerAuth, openApi } from "./api.ts";
 
-/** The host's HTTP server: health and readiness now; webhooks and the call API mount here too. */
-export function createHttpApp(host: Host, opts: { apiToken?: string } = {}): Express {
+export interface HttpAppOptions {
+  apiToken?: string;
+  /** METRICS_REQUIRE_TOKEN: /metrics and /openapi.json need the API's bearer token too. */
+  metricsRequireToken?: boolean;
+  /** Where unexpected errors (500) are logged. */
+  log?: Logger;
+}
+
+/** The methods any route here answers; anything else is a 405 before routing. */
+const METHODS = new Set(["GET", "HEAD", "POST"]);
+const ERROR_NAMES: Record<number, string> = { 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type" };
+
+/** The host's HTTP server: health, readiness, metrics, the REST API, webhooks, the Twilio hang-up route. */
+export function createHttpApp(host: Host, opts: HttpAppOptions = {}): Express {
   const app = express();
   app.disable("x-powered-by");
   app.use(twilioRestRouter(host, opts.apiToken));
   app.use(host.webhooks.router());
-  app.get("/openapi.json", (_req, res) => void res.json(openApi()));
-  app.get("/metrics", async (_req, res) => {
+  // Off by default: the port is loopback-only unless HTTP_HOST says otherwise.
+  const exposure = opts.metricsRequireToken ? [bearerAuth(opts.apiToken)] : [];
+  app.get("/openapi.json", ...exposure, (_req, res) => void res.json(openApi()));
+  app.get("/metrics", ...exposure, async (_req, res) => {
     res.type(host.metrics.registry.contentType).send(await host.metrics.registry.metrics());
   });
   app.use(apiRouter(host, opts.apiToken));
@@ -26,16 +41,48 @@ export function createHttpApp(host: Host, opts: { apiToken?: string } = {}): Exp
   app.use((_req, res) => {
     res.status(404).json({ error: "not_found", message: "no such route" });
   });
-  // Malformed bodies and anything thrown: a JSON 4xx/500, never a crash or an HTML page.
-  app.use((err: Error & { status?: number; type?: string }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-    const status = err.status && err.status >= 400 && err.status < 500 ? err.status : 500;
-    res.status(status).json({ error: status === 500 ? "internal" : "bad_request", message: status === 500 ? "internal error" : err.message });
+  // Malformed requests and anything thrown: a JSON 4xx/500, never a crash or an HTML page.
+  app.use((err: Error & { status?: number; statusCode?: number }, req: Request, res: Response, _next: NextFunction) => {
+    const given = err.status ?? err.statusCode;
+    const status = given && given >= 400 && given < 500 ? given : 500;
+    if (status === 500) opts.log?.error({ err: err.message, method: req.method, path: req.path }, "http: request failed");
+    if (res.headersSent) return void res.destroy();
+    res.status(status).json({ error: ERROR_NAMES[status] ?? (status === 500 ? "internal" : "bad_request"), message: status === 500 ? "internal error" : err.message });
   });
   return app;
 }
 
-export async function listenHttp(app: Express, host: string, port: number, log: Logger): Promise<Server> {
-  const server = createServer(app);
+/**
+ * Why a request is refused before express sees it (which answers a target it cannot parse with an
+ * HTML page): a method nothing here answers (405), a target that is neither a path nor an absolute
+ * URL, or a malformed %-escape (400).
+ */
+function refusal(req: IncomingMessage): { status: number; error: string; message: string } | undefined {
+  if (!METHODS.has(req.method ?? "")) return { status: 405, error: "method_not_allowed", message: `${req.method} is not answered here` };
+  const target = req.url ?? "";
+  let path: string;
+  try {
+    path = target.startsWith("/") ? target.split("?")[0] : new URL(target).pathname;
+    decodeURIComponent(path);
+  } catch {
+    return { status: 400, error: "bad_request", message: "the request target is not a path, or has a malformed %-escape" };
+  }
+  return undefined;
+}
+
+function refuse(res: ServerResponse, r: { status: number; error: string; message: string }): void {
+  const body = JSON.stringify({ error: r.error, message: r.message });
+  res.writeHead(r.status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body), ...(r.status === 405 && { allow: [...METHODS].join(", ") }) });
+  res.end(body);
+}
+
+/** Listens with the bounds of bridge/http-bounds.ts (slow clients cannot hold sockets); tests may shorten them. */
+export async function listenHttp(app: Express, host: string, port: number, log: Logger, timeouts?: Partial<HttpTimeouts>): Promise<Server> {
+  const server = createBoundedServer((req, res) => {
+    const r = refusal(req);
+    if (r) refuse(res, r);
+    else void app(req, res);
+  }, timeouts);
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err: NodeJS.ErrnoException) =>
       reject(new Error(err.code === "EADDRINUSE" ? `HTTP_PORT ${port} on ${host} is already in use: set HTTP_PORT to a free port` : err.message)),

@@ -1,6 +1,7 @@
 import express, { type Router } from "express";
 import { secretEquals } from "../bridge/secret-equal.ts";
 import type { Host } from "./host.ts";
+import { formBody } from "./http-body.ts";
 
 /**
  * Twilio's one REST call that pipelines use to hang up (Pipecat's auto_hang_up POSTs
@@ -9,7 +10,7 @@ import type { Host } from "./host.ts";
  */
 export function twilioRestRouter(host: Host, apiToken: string | undefined): Router {
   const r = express.Router();
-  r.post("/2010-04-01/Accounts/:accountSid/Calls/:callSid.json", express.urlencoded({ extended: false, limit: "16kb" }), async (req, res) => {
+  r.post("/2010-04-01/Accounts/:accountSid/Calls/:callSid.json", ...formBody("16kb"), async (req, res) => {
     if (!apiToken) return void res.status(404).json({ code: 20404, message: "the Twilio-compatible route needs API_TOKEN set on the host", status: 404 });
     const auth = req.headers.authorization ?? "";
     const password = /^basic /i.test(auth) ? Buffer.from(auth.slice(6), "base64").toString().split(":").slice(1).join(":") : "";

@@ -10,6 +10,15 @@ const FETCH_AFTER_MS = 1500;
  * extension for 20 s or more before voicemail takes it), so a late answer never races voicemail.
  */
 export const FETCH_WITHIN_MS = 8000;
+/** Sessions remembered per verdict: a session that never reports its end must not be kept forever. */
+const REMEMBER_SESSIONS = 10_000;
+
+/** Sets a key as the newest, dropping the oldest beyond the bound. */
+function remember(map: Map<string, string>, key: string, value: string): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > REMEMBER_SESSIONS) map.delete(map.keys().next().value!);
+}
 
 /** What webhook answering needs from the host. */
 export interface AnsweringHost {
@@ -68,12 +77,12 @@ export class WebhookAnswering {
       const verdict = this.rules.check(from, this.host.busyCalls());
       const ringing = this.host.callFor(id);
       if (!verdict.answer) {
-        this.refused.set(id, verdict.reason);
+        remember(this.refused, id, verdict.reason);
         if (ringing) void this.host.refuse(ringing, verdict.reason);
         else this.log.info({ telephonySessionId: id, from, reason: verdict.reason }, "call: refused by the rules; left to ring elsewhere");
         continue;
       }
-      this.approved.set(id, p.id);
+      remember(this.approved, id, p.id);
       this.log.info({ telephonySessionId: id, partyId: p.id, from }, "webhook: call approved");
       if (ringing?.state === "ringing") void this.host.answer(ringing).catch((err) => this.log.error({ err: (err as Error).message }, "call: answering failed"));
       else this.fetchLater(id, p.id);

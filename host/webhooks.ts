@@ -2,6 +2,7 @@ import express, { type Router } from "express";
 import { z } from "zod";
 import type { Logger } from "pino";
 import { secretEquals } from "../bridge/secret-equal.ts";
+import { jsonBody } from "./http-body.ts";
 
 /** The parts of a telephony/sessions event the host acts on (docs/WIRE.md §5.4). */
 const party = z.object({
@@ -45,7 +46,7 @@ export class WebhookReceiver {
 
   router(): Router {
     const r = express.Router();
-    r.post("/webhooks/ringcentral", express.json({ limit: "256kb" }), (req, res) => {
+    r.post("/webhooks/ringcentral", ...jsonBody("256kb"), (req, res) => {
       const validation = req.header("Validation-Token");
       if (validation !== undefined) {
         // The handshake: echo the token, nothing else (RingCentral wants ≤ 1 KB within 3 s).

@@ -52,7 +52,7 @@ describe("loadConfig", () => {
         playoutLeadMs: 40,
       },
       chrome: { headless: true },
-      http: { host: "127.0.0.1", port: 8080 },
+      http: { host: "127.0.0.1", port: 8080, metricsRequireToken: false },
       answer: { mode: "auto", maxConcurrentCalls: 8, allow: [], deny: [], refusedAction: "ring" },
       webhook: { subscriptionExpiresS: 86400 },
       logLevel: "info",
@@ -75,6 +75,8 @@ describe("loadConfig", () => {
       CHROME_PATH: chrome,
       HTTP_PORT: "0",
       HTTP_HOST: "0.0.0.0",
+      METRICS_REQUIRE_TOKEN: "true",
+      API_TOKEN: "api-token-0123456789",
       ANSWER_MODE: "webhook",
       WEBHOOK_PUBLIC_URL: "https://bot.example.com",
       MAX_CONCURRENT_CALLS: "2",
@@ -88,7 +90,7 @@ describe("loadConfig", () => {
     // PIPELINE_AUDIO is checked but belongs to the twilio protocol: the l16 profile takes PIPELINE_SAMPLE_RATE.
     expect(config.pipeline).toMatchObject({ profile: { protocol: "l16", encoding: "l16", sampleRate: 48000 }, connectTimeoutMs: 500 });
     expect(config.chrome).toEqual({ headless: false, executablePath: chrome });
-    expect(config.http).toEqual({ host: "0.0.0.0", port: 0 });
+    expect(config.http).toEqual({ host: "0.0.0.0", port: 0, metricsRequireToken: true });
     expect(config.answer).toEqual({ mode: "webhook", maxConcurrentCalls: 2, allow: [], deny: [], refusedAction: "ring" });
     expect(config.recordingsDir).toBe(join(tmp, "recordings"));
     expect(config.logLevel).toBe("debug");
@@ -131,6 +133,14 @@ describe("loadConfig", () => {
     ["ANSWER_MODE", "manual"],
     ["MAX_CONCURRENT_CALLS", "0"],
     ["MAX_CONCURRENT_CALLS", "many"],
+    // Bounded by what the code can do: a frame header names 65536 slots, a timer waits at most 2^31-1 ms.
+    ["MAX_CONCURRENT_CALLS", "65537"],
+    ["PIPELINE_CONNECT_TIMEOUT_MS", "2147483648"],
+    ["SUBSCRIPTION_EXPIRES_S", "2592001"],
+    ["SUBSCRIPTION_EXPIRES_S", "315360000"],
+    ["PLAYOUT_LEAD_MS", "501"],
+    ["ANSWER_MAX_PER_MINUTE", "100001"],
+    ["METRICS_REQUIRE_TOKEN", "sometimes"],
     ["LOG_LEVEL", "loud"],
   ];
 
@@ -139,6 +149,14 @@ describe("loadConfig", () => {
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatch(new RegExp(`^${name} `));
     expect(problems[0]).toContain(": "); // says what to set
+  });
+
+  it("takes the largest values the code can do, and wants API_TOKEN for METRICS_REQUIRE_TOKEN", () => {
+    const config = loadConfig({ ...valid, MAX_CONCURRENT_CALLS: "65536", PIPELINE_CONNECT_TIMEOUT_MS: "2147483647", SUBSCRIPTION_EXPIRES_S: "2592000", HTTP_PORT: "65535" });
+    expect(config.answer.maxConcurrentCalls).toBe(65536);
+    expect(config.pipeline.connectTimeoutMs).toBe(2_147_483_647);
+    expect(config.webhook.subscriptionExpiresS).toBe(2_592_000);
+    expect(problemsOf({ ...valid, METRICS_REQUIRE_TOKEN: "true" })).toEqual([expect.stringMatching(/^METRICS_REQUIRE_TOKEN is true but API_TOKEN is not set: /)]);
   });
 
   it("reports a RECORDINGS_DIR that is a file", () => {

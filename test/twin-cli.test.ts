@@ -56,6 +56,18 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** A free SIP port whose next port (the backup proxy's) is free too. */
+async function freeSipPort(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (port >= 65535) continue;
+    const next = await listen(port + 1).catch(() => undefined);
+    if (!next) continue;
+    await close(next);
+    return port;
+  }
+}
+
 /** Logs in with the real SDK against what the twin printed, and sip-provisions. */
 async function useTwin(info: { restUrl: string; sipWssUrl: string; clientId: string; clientSecret: string; jwt: string; controlUrl: string }) {
   const sdk = new SDK({ server: info.restUrl, clientId: info.clientId, clientSecret: info.clientSecret, cachePrefix: `twin-cli-${Math.random()}-` });
@@ -93,7 +105,9 @@ describe("twin CLI (npm run twin)", () => {
   });
 
   it("takes its ports from TWIN_HTTP_PORT / TWIN_SIP_PORT and stops on SIGINT", async () => {
-    const [httpPort, sipPort] = [await freePort(), await freePort()];
+    const sipPort = await freeSipPort();
+    let httpPort = await freePort();
+    while (httpPort === sipPort || httpPort === sipPort + 1) httpPort = await freePort();
     const run = runCli([], { TWIN_HTTP_PORT: String(httpPort), TWIN_SIP_PORT: String(sipPort), TWIN_LOG_LEVEL: "warn" });
     try {
       const info = JSON.parse(await firstLine(run));

@@ -31,7 +31,7 @@ export async function startStack(env: Record<string, string>, twinOptions: Param
   });
   const host = new Host(config, createLogger((process.env.TEST_LOG_LEVEL as "info") ?? "silent"));
   // Listening before start: the subscription's handshake comes in while the host starts.
-  const http = await listenHttp(createHttpApp(host, { apiToken: config.apiToken }), "127.0.0.1", port, createLogger("silent"));
+  const http = await listenHttp(createHttpApp(host, { apiToken: config.apiToken, metricsRequireToken: config.http.metricsRequireToken }), "127.0.0.1", port, createLogger("silent"));
   const httpUrl = `http://127.0.0.1:${port}`;
   try {
     await host.start();
