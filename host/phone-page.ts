@@ -7,7 +7,7 @@ import { launchChrome } from "./chrome.ts";
 import type { Config } from "./config.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Provisioned, RingCentral } from "./ringcentral.ts";
-import { SipRecovery, TOO_MANY_INSTANCES, TOO_MANY_INSTANCES_WAIT_MS, refusalOf, type SipState } from "./sip-recovery.ts";
+import { SipRecovery, TOO_MANY_INSTANCES, TOO_MANY_INSTANCES_WAIT_MS, refusalOf, SIP_BACKOFF, type SipState } from "./sip-recovery.ts";
 
 const CONNECT_TIMEOUT_MS = 15_000;
 const READY_TIMEOUT_MS = 15_000;
@@ -212,7 +212,7 @@ export class PhonePage {
         if (refusal === "credentials")
           throw new Error(`RingCentral refuses the SIP credentials it just provisioned (${message}): check that the app has the VoIP Calling permission and the extension may use a WebPhone`);
         if (this.o.stopping()) throw err;
-        const waitMs = refusal === "too-many-instances" ? TOO_MANY_INSTANCES_WAIT_MS : retryWaitMs(attempt, undefined);
+        const waitMs = refusal === "too-many-instances" ? TOO_MANY_INSTANCES_WAIT_MS : retryWaitMs(attempt, undefined, SIP_BACKOFF);
         if (refusal === "too-many-instances") log.error({ attempt, waitMs }, `sip: ${TOO_MANY_INSTANCES}`);
         else log.warn({ attempt, waitMs, err: message }, "sip: registration failed, retrying");
         await new Promise((r) => setTimeout(r, waitMs));

@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { PageCommands } from "../bridge/page-link.ts";
 import { sipStatusOf } from "../bridge/page-protocol.ts";
-import { retryWaitMs } from "./backoff.ts";
+import { BACKOFF, retryWaitMs, type BackoffOptions } from "./backoff.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Provisioned } from "./ringcentral.ts";
 
@@ -15,6 +15,11 @@ const RECONNECT_TIMEOUT_MS = 30_000;
 export const TOO_MANY_INSTANCES_WAIT_MS = 60_000;
 export const TOO_MANY_INSTANCES =
   "RingCentral refuses another registration for this extension (603): it already has 5 registered instances, its limit. Stop other WebPhone instances of this extension, or wait for stale ones to expire; retrying slowly";
+/**
+ * The REST backoff with a lower cap: every second without registration is a call that rings
+ * elsewhere, and at most 5 hosts share an extension, so there is no herd to spread out.
+ */
+export const SIP_BACKOFF: BackoffOptions = { ...BACKOFF, capMs: 10_000 };
 /** Attempts on one proxy before trying the other. */
 const ATTEMPTS_PER_PROXY = 2;
 /** On the backup proxy this long with no call up: move back to the primary. */
@@ -132,7 +137,7 @@ export class SipRecovery {
     let fresh = freshFirst;
     for (let attempt = 1; current(); attempt++) {
       const proxy = proxyFor(attempt, start, this.d.hasBackup());
-      let waitMs = retryWaitMs(attempt, undefined);
+      let waitMs = retryWaitMs(attempt, undefined, SIP_BACKOFF);
       try {
         const sipInfo = fresh ? (await this.d.reprovision()).sipInfo : undefined;
         if (!current()) return;
