@@ -17,6 +17,8 @@ export class PipelineProcess {
   ) {
     child.on("message", (m: { type: string; report?: StreamReport; from?: string; atMs?: number }) => {
       if (m.type === "report" && m.report) {
+        // The stream is over: nothing asks whether it started any more (the soak places thousands).
+        this.started.delete(m.report.from);
         const w = this.reportWaiters.get(m.report.from);
         if (w) {
           this.reportWaiters.delete(m.report.from);

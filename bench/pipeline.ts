@@ -11,7 +11,7 @@ import { WebSocketServer, type WebSocket } from "ws";
 import { OnsetDetector, ToneWriter, presence10ms } from "./audio.ts";
 import { nowMs } from "./stats.ts";
 
-export type Plan =
+export type Plan = (
   /** Pipeline → caller bursts (timestamped as sent), and caller → pipeline onsets detected per frame. */
   | { kind: "latency"; hz: number; burstMs: number; everyMs: number; count: number; leadInMs: number; detectHz: number }
   /** `reps` times: `toneMs` of tone at once, then `clear` after the given delay, then `gapMs` quiet. */
@@ -19,7 +19,13 @@ export type Plan =
   /** Every caller media message straight back. */
   | { kind: "echo" }
   /** A continuous tone sent ahead of real time (`aheadMs` first, then `chunkMs` every `chunkMs`), as TTS does; caller tone continuity checked. */
-  | { kind: "stream"; hz: number; aheadMs: number; chunkMs: number; detectHz: number };
+  | { kind: "stream"; hz: number; aheadMs: number; chunkMs: number; detectHz: number }
+) & {
+  /** Digits sent to the caller (`dtmf`) this long after the caller's audio first arrives. */
+  dtmf?: { digits: string; afterMs: number };
+  /** The pipeline closes its WebSocket this long after the caller's audio first arrives (ends the call). */
+  closeAfterMs?: number;
+};
 
 export interface StreamReport {
   from: string;
@@ -91,6 +97,9 @@ function later(s: Stream, ms: number, fn: () => void): void {
 function begin(s: Stream): void {
   const plan = s.plan;
   if (!plan) return;
+  const { dtmf, closeAfterMs } = plan;
+  if (dtmf) later(s, dtmf.afterMs, () => s.ws.readyState === s.ws.OPEN && s.ws.send(JSON.stringify({ event: "dtmf", streamSid: s.report.streamSid, dtmf: { digits: dtmf.digits } })));
+  if (closeAfterMs !== undefined) later(s, closeAfterMs, () => s.ws.close(1000, "bench pipeline done"));
   if (plan.kind === "latency") {
     const tone = new ToneWriter(plan.hz, s.rate);
     let i = 0;
@@ -184,7 +193,8 @@ async function main(): Promise<void> {
       }
       const msg = JSON.parse(text) as { event: string; start?: { callSid: string; streamSid: string; mediaFormat: { encoding: string; sampleRate: number }; customParameters: Record<string, string> } };
       if (msg.event === "start" && msg.start) {
-        const from = msg.start.customParameters.from;
+        // Outbound calls all come from the host's number: the bench tells them apart by `benchKey`.
+        const from = msg.start.customParameters.benchKey ?? msg.start.customParameters.from;
         const plan = plans.get(from);
         plans.delete(from);
         const mulaw = msg.start.mediaFormat.encoding === "audio/x-mulaw";

@@ -14,6 +14,19 @@ export interface GroupSpec {
   tree: boolean;
   /** Also collect per-thread CPU ticks, keyed "process-type/thread-name". */
   threads?: boolean;
+  /** Also count open file descriptors (/proc/<pid>/fd), summed over the group. */
+  fds?: boolean;
+  /** Also report each process on its own (`byPid`). */
+  perPid?: boolean;
+}
+
+export interface ProcessSample {
+  type: string;
+  rssKb: number;
+  ussKb: number;
+  anonKb: number;
+  /** -1 when unreadable, absent without `fds`. */
+  fds?: number;
 }
 
 export interface GroupSample {
@@ -23,6 +36,18 @@ export interface GroupSample {
   pssKb: number;
   /** Sum of private pages (Private_Clean + Private_Dirty), kB: what the group alone holds. */
   ussKb: number;
+  /** Sum of Rss, kB: shared pages count once per process that maps them. */
+  rssKb: number;
+  /**
+   * Sum of Anonymous, kB: resident heap and stack pages, shared (copy-on-write) or not. Unlike USS
+   * it does not move when another process stops sharing file pages (another Chrome exiting makes
+   * the binary's pages private to ours: measured +54 MB of USS in the browser process at once).
+   */
+  anonKb: number;
+  /** Open file descriptors over the group (only with `fds`; -1 where a process's fd list could not be read). */
+  fds?: number;
+  /** Each process (only with `perPid`). */
+  byPid?: Record<number, ProcessSample>;
   /** Pss per process type (chrome: browser, renderer, gpu-process, utility:audio…), kB. */
   pssByType: Record<string, number>;
   pids: number[];
@@ -76,8 +101,8 @@ function memory(pid) {
   try {
     const text = fs.readFileSync("/proc/" + pid + "/smaps_rollup", "utf8");
     const kb = (name) => Number((text.match(new RegExp("^" + name + ":\\s+(\\d+) kB", "m")) || [])[1] || 0);
-    return { pss: kb("Pss"), uss: kb("Private_Clean") + kb("Private_Dirty") };
-  } catch { return { pss: 0, uss: 0 }; }
+    return { pss: kb("Pss"), uss: kb("Private_Clean") + kb("Private_Dirty"), rss: kb("Rss"), anon: kb("Anonymous") };
+  } catch { return { pss: 0, uss: 0, rss: 0, anon: 0 }; }
 }
 
 /** All CPUs' busy ticks (user, nice, system, irq, softirq, steal) from /proc/stat. */
@@ -108,14 +133,25 @@ function sample(groups) {
       pids.push(p);
       if (spec.tree) queue.push(...(children.get(p) || []));
     }
-    const g = { ticks: {}, pssKb: 0, ussKb: 0, pssByType: {}, pids };
+    const g = { ticks: {}, pssKb: 0, ussKb: 0, rssKb: 0, anonKb: 0, pssByType: {}, pids };
     if (spec.threads) g.threadTicks = {};
+    if (spec.fds) g.fds = 0;
+    if (spec.perPid) g.byPid = {};
     for (const p of pids) {
       g.ticks[p] = all.get(p).ticks;
       const mem = memory(p);
       g.pssKb += mem.pss;
       g.ussKb += mem.uss;
+      g.rssKb += mem.rss;
+      g.anonKb += mem.anon;
+      let fds;
+      if (spec.fds) {
+        // A process that exited since the walk holds none; one we may not read makes the count unknown.
+        try { fds = fs.readdirSync("/proc/" + p + "/fd").length; } catch (e) { fds = e.code === "ENOENT" ? 0 : -1; }
+        g.fds = g.fds < 0 || fds < 0 ? -1 : g.fds + fds;
+      }
       const type = procType(p);
+      if (spec.perPid) g.byPid[p] = { type, rssKb: mem.rss, ussKb: mem.uss, anonKb: mem.anon, fds };
       g.pssByType[type] = (g.pssByType[type] || 0) + mem.pss;
       if (spec.threads) {
         let tids = [];

@@ -82,7 +82,7 @@ export class Stack {
   private constructor(
     readonly twin: TwinProcess,
     readonly pipeline: PipelineProcess,
-    private readonly sampler: ProcSampler,
+    readonly sampler: ProcSampler,
     private readonly hostLog: string,
   ) {}
 
@@ -108,7 +108,7 @@ export class Stack {
   }
 
   /** A host against the twin and the pipeline, with its own SIP_INFO_CACHE (removed by the caller). */
-  newHost(profile: Profile): { host: Host; cache: string } {
+  newHost(profile: Profile, env: Record<string, string> = {}): { host: Host; cache: string } {
     const cache = `/tmp/rc-voice-host-bench-${process.pid}-${++this.hostSeq}.json`;
     const info = this.twin.info;
     const config = loadConfig({
@@ -120,6 +120,7 @@ export class Stack {
       PIPELINE_URL: this.pipeline.url,
       SIP_INFO_CACHE: cache,
       ...profile.env,
+      ...env,
     });
     const log = createLogger((process.env.BENCH_HOST_LOG_LEVEL as "warn" | undefined) ?? "warn", { destination: pino.destination({ dest: this.hostLog, sync: true, append: true }) });
     return { host: new Host(config, log), cache };

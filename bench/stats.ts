@@ -41,6 +41,34 @@ export function linearFit(points: ReadonlyArray<readonly [number, number]>): { s
   return { slope, intercept: my - slope * mx };
 }
 
+/**
+ * Least-squares plane through (x1, x2, y): the slope along x1 with x2 held fixed (and along x2).
+ * When x2 does not vary, it is the simple slope along x1.
+ */
+export function linearFit2(points: ReadonlyArray<readonly [number, number, number]>): { slope1: number; slope2: number } {
+  const n = points.length;
+  if (n < 3) return { slope1: linearFit(points.map(([x1, , y]) => [x1, y] as const)).slope, slope2: NaN };
+  const m = [0, 1, 2].map((k) => points.reduce((s, p) => s + p[k], 0) / n);
+  // Centred sums of squares and products.
+  let s11 = 0;
+  let s22 = 0;
+  let s12 = 0;
+  let s1y = 0;
+  let s2y = 0;
+  for (const [x1, x2, y] of points) {
+    const [a, b, c] = [x1 - m[0], x2 - m[1], y - m[2]];
+    s11 += a * a;
+    s22 += b * b;
+    s12 += a * b;
+    s1y += a * c;
+    s2y += b * c;
+  }
+  const det = s11 * s22 - s12 * s12;
+  // x2 (nearly) constant, or in lockstep with x1: nothing to separate.
+  if (s22 === 0 || Math.abs(det) < 1e-9 * s11 * s22) return { slope1: s11 === 0 ? NaN : s1y / s11, slope2: NaN };
+  return { slope1: (s1y * s22 - s2y * s12) / det, slope2: (s2y * s11 - s1y * s12) / det };
+}
+
 export const round = (x: number, digits = 1): number => (Number.isFinite(x) ? Math.round(x * 10 ** digits) / 10 ** digits : x);
 
 export function fmt(x: number | undefined, digits = 0): string {

@@ -80,6 +80,12 @@ export class TwinProcess {
     return (await res.json()) as Placed;
   }
 
+  /** How the twin's far end behaves when the host dials `number` (outbound calls). */
+  async setCallee(number: string, behaviour: { play: string; hangupAfterMs?: number; codecs?: Array<"opus" | "PCMU"> }): Promise<void> {
+    const res = await this.req(`/callees/${encodeURIComponent(number)}`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(behaviour) });
+    if (res.status !== 200) throw new Error(`twin refused the callee: ${res.status} ${await res.text()}`);
+  }
+
   /** One call in full: costly in the twin (it analyses the whole recording), so not while measuring. */
   async call(id: string): Promise<TwinCall> {
     return (await (await this.req(`/calls/${id}`)).json()) as TwinCall;

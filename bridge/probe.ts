@@ -17,6 +17,8 @@ export interface PlayoutProbeView {
   readonly sentSamples: number;
   /** Samples the page has consumed (played or cleared), as its last caller frame said. */
   readonly playedSamples: number;
+  /** Holes the page has reported so far (the call's underruns while it is up). */
+  readonly underruns: number;
 }
 
 /** What a probe sees of a pipeline session (bridge/pipeline/*). */

@@ -31,6 +31,8 @@ export interface StreamStats {
   reconnects: number;
   /** Caller frames not sent because the pipeline read too slowly (SEND_BACKLOG_MS). */
   droppedCallerFrames: number;
+  /** Pipeline `dtmf` messages not sent to the caller: MAX_DTMF_IN_FLIGHT were still waiting on the page. */
+  droppedDtmf: number;
   /** How the pipeline's connections ended when the host did not close them. */
   drops: Record<DropKind, number>;
 }
@@ -38,8 +40,8 @@ export interface StreamStats {
 export interface StreamEvents {
   /** The pipeline went away or asked to hang up: the host ends the call. */
   onEnd(reason: string): void;
-  /** The pipeline asks to send digits to the caller. */
-  onSendDtmf(digits: string): void;
+  /** The pipeline asks to send digits to the caller; settles once the page took them (or failed to). */
+  onSendDtmf(digits: string): Promise<void>;
 }
 
 const MAX_RECONNECTS = 3;
@@ -51,6 +53,12 @@ const DROP_LOG: Record<DropKind, string> = {
 /** Marks waiting for their audio to play; beyond this a pipeline is marking faster than it speaks. */
 export const MAX_PENDING_MARKS = 10_000;
 export const MAX_MARK_NAME_CHARS = 256;
+/**
+ * Pipeline DTMF sends waiting for the page's result, per call. The page takes digits in a few ms
+ * (insertDTMF queues them), so a handful in flight is already a pipeline sending faster than that,
+ * or a page that stopped answering; each waits up to the page's request timeout with a timer.
+ */
+export const MAX_DTMF_IN_FLIGHT = 8;
 /** The end reason of each kind of drop (with PIPELINE_DROP_ACTION=hangup, or reconnects used up). */
 const DROP_REASONS: Record<DropKind, string> = { closed: "pipeline-closed", unresponsive: "pipeline-unresponsive", "too-big": "pipeline-message-too-big" };
 /** Measured on the twin: playout reaches the caller's RTP 33–40 ms after the worklet played it. */
@@ -68,12 +76,13 @@ export class CallStream {
   private closed = false;
   private hangingUp = false;
   private overflows = 0;
+  private dtmfInFlight = 0;
   private markClose!: () => void;
   /** Settles when the stream closes (the call ended, or a transfer): what waits on the stream stops then. */
   readonly whenClosed = new Promise<void>((resolve) => (this.markClose = resolve));
   private info: StreamInfo | undefined;
   private readonly announcements: Array<{ mark: string; resolve(): void }> = [];
-  readonly stats: StreamStats = { callerFrames: 0, agentSamples: 0, playedSamples: 0, marksPlayed: 0, underruns: 0, badMessages: 0, dtmfIn: "", reconnects: 0, droppedCallerFrames: 0, drops: { closed: 0, unresponsive: 0, "too-big": 0 } };
+  readonly stats: StreamStats = { callerFrames: 0, agentSamples: 0, playedSamples: 0, marksPlayed: 0, underruns: 0, badMessages: 0, dtmfIn: "", reconnects: 0, droppedCallerFrames: 0, droppedDtmf: 0, drops: { closed: 0, unresponsive: 0, "too-big": 0 } };
 
   constructor(
     private readonly link: PageLink,
@@ -192,7 +201,9 @@ export class CallStream {
         // As Twilio does: the marks that will now never play are sent back at once.
         for (const name of this.playout.clear()) session.sendMarkPlayed(name);
       },
-      onSendDtmf: (digits) => this.session === session && this.events.onSendDtmf(digits),
+      onSendDtmf: (digits) => {
+        if (this.session === session) this.sendDtmf(digits);
+      },
       onHangup: () => {
         if (this.session !== session) return;
         // The close that usually follows a hangup is not a drop: never reconnect after it.
@@ -214,6 +225,18 @@ export class CallStream {
   private onBadMessage(problem: string): void {
     this.stats.badMessages++;
     if (this.stats.badMessages <= 5 || this.stats.badMessages % 100 === 0) this.log.warn({ problem, count: this.stats.badMessages }, "pipeline message ignored");
+  }
+
+  private sendDtmf(digits: string): void {
+    if (this.closed) return;
+    if (this.dtmfInFlight >= MAX_DTMF_IN_FLIGHT) {
+      // Once, then every hundredth: a flooding pipeline must not flood the log too.
+      if (this.stats.droppedDtmf++ % 100 === 0) this.log.warn({ dropped: this.stats.droppedDtmf, inFlight: this.dtmfInFlight }, "pipeline sends DTMF faster than the page takes it: digits dropped");
+      return;
+    }
+    this.dtmfInFlight++;
+    const done = () => void this.dtmfInFlight--;
+    this.events.onSendDtmf(digits).then(done, done);
   }
 
   private onCallerFrameDropped(): void {

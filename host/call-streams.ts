@@ -47,8 +47,7 @@ export class CallStreams implements StreamFactory {
       },
       {
         onEnd: (reason) => void this.owner.hangup(call.id, reason),
-        onSendDtmf: (digits) =>
-          void this.owner.sendDtmf(call.id, digits).catch((err) => this.log.warn({ call: call.id, err: (err as Error).message }, "dtmf: could not send")),
+        onSendDtmf: (digits) => this.owner.sendDtmf(call.id, digits).catch((err) => this.log.warn({ call: call.id, err: (err as Error).message }, "dtmf: could not send")),
       },
       this.log.child({ call: call.id, part: "stream" }),
     );

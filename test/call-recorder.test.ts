@@ -94,7 +94,7 @@ describe("recordings survive the host", () => {
     const lifecycle = new CallLifecycle({ calls, page: { request: async () => {}, newRequestId: () => "r", waitFor: () => new Promise(() => {}) }, metrics: new Metrics(), log: quietLog, sampleRate: RATE, recordingsDir: dir, openRecording: diskFullAfter(SECOND_BYTES) });
     const call = calls.add({ sipCallId: "sip-1", direction: "inbound", from: "+15550001111", to: "+15550009999", slot: calls.takeSlot() });
     const link = new FakeLink();
-    const stream = new CallStream(link.asLink, 0, { profile: { protocol: "l16", encoding: "l16", sampleRate: RATE }, url: pipeline.url, connectTimeoutMs: 2000, playoutLeadMs: 60, maxQueueMs: 120_000, reconnect: false }, { onEnd() {}, onSendDtmf() {} }, quietLog);
+    const stream = new CallStream(link.asLink, 0, { profile: { protocol: "l16", encoding: "l16", sampleRate: RATE }, url: pipeline.url, connectTimeoutMs: 2000, playoutLeadMs: 60, maxQueueMs: 120_000, reconnect: false }, { onEnd() {}, onSendDtmf: async () => {} }, quietLog);
     call.stream = stream;
     await stream.open({ callSid: "s-1", accountId: "a", from: call.from, to: call.to, direction: "inbound", customParameters: {} });
     lifecycle.onAnswered({ type: "answered", sipCallId: "sip-1", codec: "PCMU" });

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { detectCallee } from "../bridge/amd/index.ts";
 import type { PipelineProfile, StreamInfo } from "../bridge/pipeline/index.ts";
 import { MAX_MESSAGE_BYTES } from "../bridge/pipeline/socket.ts";
-import { CallStream, MAX_MARK_NAME_CHARS, MAX_PENDING_MARKS, type StreamOptions } from "../bridge/stream.ts";
+import { CallStream, MAX_DTMF_IN_FLIGHT, MAX_MARK_NAME_CHARS, MAX_PENDING_MARKS, type StreamOptions } from "../bridge/stream.ts";
 import { FakeLink } from "./support/fake-link.ts";
 import { quietLog } from "./support/fake-page.ts";
 import { startRawPipeline, type RawPipeline } from "./support/raw-pipeline.ts";
@@ -25,15 +25,18 @@ async function setup(opts: Partial<StreamOptions> & { autoPong?: boolean } = {})
   pipeline = await startRawPipeline({ autoPong: opts.autoPong });
   const link = new FakeLink();
   const ends: string[] = [];
+  // The page's side of DTMF: each send waits until the test lets the page answer it.
+  const dtmf: Array<{ digits: string; answer(): void; fail(err: Error): void }> = [];
+  const sendDtmf = (digits: string) => new Promise<void>((answer, fail) => dtmf.push({ digits, answer, fail }));
   const stream = new CallStream(
     link.asLink,
     0,
     { profile: TWILIO, url: pipeline.url, connectTimeoutMs: 20_000, playoutLeadMs: 60, maxQueueMs: 120_000, reconnect: false, ...opts },
-    { onEnd: (reason) => ends.push(reason), onSendDtmf() {} },
+    { onEnd: (reason) => ends.push(reason), onSendDtmf: (digits) => sendDtmf(digits) },
     quietLog,
   );
   streams.push(stream);
-  return { pipeline, link, stream, ends };
+  return { pipeline, link, stream, ends, dtmf };
 }
 
 describe("a stream releases what it took, whenever the call ends", () => {
@@ -184,6 +187,33 @@ describe("bounds", () => {
     expect(stream.stats.drops["too-big"]).toBe(1);
     await until(() => conn.closed, "the close");
     expect(conn.closed!.code).toBe(1009);
+  });
+
+  it("DTMF: beyond MAX_DTMF_IN_FLIGHT sends waiting on the page, the pipeline's digits are dropped and counted", async () => {
+    const { pipeline, stream, dtmf } = await setup();
+    await stream.open(INFO);
+    const conn = await until(() => pipeline.connections[0], "the connection");
+    const send = (digits: string) => conn.ws.send(JSON.stringify({ event: "dtmf", dtmf: { digits } }));
+    const flood = MAX_DTMF_IN_FLIGHT + 5;
+    for (let i = 0; i < flood; i++) send(String(i % 10));
+    await until(() => stream.stats.droppedDtmf === flood - MAX_DTMF_IN_FLIGHT, "the sends over the bound to be dropped");
+    expect(dtmf.map((d) => d.digits)).toEqual([..."01234567"].slice(0, MAX_DTMF_IN_FLIGHT));
+    expect(stream.stats.badMessages).toBe(0);
+    // The page answers two: two more go through, the next is dropped again.
+    dtmf[0].answer();
+    dtmf[1].answer();
+    await new Promise((r) => setImmediate(r));
+    send("#");
+    send("*");
+    send("A");
+    await until(() => stream.stats.droppedDtmf === flood - MAX_DTMF_IN_FLIGHT + 1, "the third to be dropped");
+    expect(dtmf.slice(MAX_DTMF_IN_FLIGHT).map((d) => d.digits)).toEqual(["#", "*"]);
+    // A failed send frees its place too.
+    for (const d of dtmf) d.fail(new Error("page did not answer dtmf within 15000 ms"));
+    await new Promise((r) => setImmediate(r));
+    for (let i = 0; i < MAX_DTMF_IN_FLIGHT; i++) send("9");
+    await until(() => dtmf.length === MAX_DTMF_IN_FLIGHT + 2 + MAX_DTMF_IN_FLIGHT, "a full window again");
+    expect(stream.stats.droppedDtmf).toBe(flood - MAX_DTMF_IN_FLIGHT + 1);
   });
 
   it("marks: names over the bound and marks beyond the pending bound are ignored and counted", async () => {

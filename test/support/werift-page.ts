@@ -29,6 +29,8 @@ export async function answerAsPage(client: RawSipClient, invite: SipMessage) {
   const pc = new RTCPeerConnection({
     codecs: { audio: [new RTCRtpCodecParameters({ mimeType: "audio/opus", clockRate: 48000, channels: 2 })] },
     iceServers: [],
+    // Loopback only, as the twin's caller (twin/caller/peer.ts says why no interface is listed).
+    iceUseIpv4: false,
     iceUseIpv6: false,
     iceInterfaceAddresses: { udp4: "127.0.0.1" },
     iceAdditionalHostAddresses: ["127.0.0.1"],

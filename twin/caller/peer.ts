@@ -64,10 +64,14 @@ export class CallerPeer {
     preloadSpec(playSpec, codecs.map((c) => (c === "opus" ? 48000 : 8000)));
     this.pc = new RTCPeerConnection({
       codecs: { audio: [...codecs.map((c) => CODEC_PARAMS[c]()), TELEPHONE_EVENT()] },
-      // Loopback only: the twin never sends media anywhere else.
-      iceInterfaceAddresses: { udp4: "127.0.0.1" },
-      iceAdditionalHostAddresses: ["127.0.0.1"],
+      // Loopback only: the twin never sends media anywhere else. werift leaves loopback out of
+      // the interfaces it lists, so an interface filter of 127.0.0.1 matches none of them and
+      // it falls back to all (eth0's address went into the SDP, on a socket bound to loopback).
+      // Listing no interface at all leaves only the one added here.
+      iceUseIpv4: false,
       iceUseIpv6: false,
+      iceAdditionalHostAddresses: ["127.0.0.1"],
+      iceInterfaceAddresses: { udp4: "127.0.0.1" },
       // ICE lite, like RingCentral's media servers: no STUN gathering, which in werift would
       // otherwise query a public STUN server even with iceServers empty.
       iceLite: true,
