@@ -38,7 +38,7 @@ async function openStream(profile: PipelineProfile) {
     link.asLink,
     0,
     { profile, url: pipeline.url, connectTimeoutMs: 5000, playoutLeadMs: 40, maxQueueMs: 120_000, reconnect: false },
-    { onEnd: (reason) => ends.push(reason), onSendDtmf: (digits) => dtmf.push(digits) },
+    { onEnd: (reason) => ends.push(reason), onSendDtmf: async (digits) => void dtmf.push(digits) },
     quietLog,
   );
   streams.push(stream);
