@@ -64,6 +64,18 @@ export class Transactions {
     entry.reject(new Error("abandoned"));
   }
 
+  /**
+   * Keep waiting for a final response only `ms` longer, then stop: a cancelled INVITE may still
+   * get its 487, or a 200 that crossed the CANCEL. The WebPhone sends neither, so this bounds the wait.
+   */
+  expireIn(callId: string, cseq: number, ms: number): void {
+    const entry = this.pending.get(`${callId} ${cseq}`);
+    if (!entry) return;
+    clearTimeout(entry.timer);
+    entry.timer = setTimeout(() => this.abandon(callId, cseq), ms);
+    entry.timer.unref();
+  }
+
   dropConnection(conn: SipConnection): void {
     for (const [key, entry] of this.pending) {
       if (entry.conn !== conn) continue;
