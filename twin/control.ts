@@ -136,12 +136,6 @@ export function controlRouter(board: Switchboard, listWebhooks: () => unknown[],
         registeredAtMs: r.registeredAtMs,
         expiresAtMs: r.expiresAtMs,
       })),
-      extensions: (ext ? [ext] : board.account.extensions).map((e) => ({
-        extensionNumber: e.extensionNumber,
-        extensionId: e.extensionId,
-        registered: board.registrar.active(e).length,
-        limit: MAX_INSTANCES,
-      })),
     });
   });
   /** Without secrets: POST answers them once, and in-process tests read twin.account.extensions. */
@@ -152,6 +146,8 @@ export function controlRouter(board: Switchboard, listWebhooks: () => unknown[],
     phoneNumber: e.phoneNumber,
     deviceId: e.deviceId,
     sip: { username: e.sip.username, authorizationId: e.sip.authorizationId, domain: e.sip.domain },
+    registered: board.registrar.active(e).length,
+    instanceLimit: MAX_INSTANCES,
   });
   r.get("/extensions", (_req, res) => {
     res.json({ records: board.account.extensions.map(extensionJSON) });
