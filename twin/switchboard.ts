@@ -10,7 +10,6 @@ import {
   isResponse,
   methodOf,
   responseTo,
-  statusOf,
   tagOf,
   userOf,
   type SipMessage,
