@@ -49,12 +49,10 @@ export class Forking {
       peers.forEach((p) => void this.release(p));
       throw err;
     }
-    if (call.state !== "ringing" || call.leg) {
-      // The caller hung up (or a leg won) while the offers were made.
-      peers.forEach((p) => void this.release(p));
-      return;
-    }
-    regs.forEach((reg, i) => this.invite(call, reg, peers[i], offers[i], opts.autoAnswer));
+    // The caller may have hung up (or a leg won), and sockets may have closed, while the offers were made.
+    const live = call.state === "ringing" && !call.leg ? regs.filter((r) => r.conn.open) : [];
+    regs.forEach((reg, i) => (live.includes(reg) ? this.invite(call, reg, peers[i], offers[i], opts.autoAnswer) : void this.release(peers[i])));
+    if (live.length === 0 && call.state === "ringing" && !call.leg) await this.host.end(call, "failed");
   }
 
   /** CANCELs every leg still ringing; resolves when each CANCEL is answered (or after 5 s). */
