@@ -1,8 +1,9 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import type { TwinContext } from "./context.ts";
+import type { TwinAccount, TwinExtension } from "./account.ts";
 import type { TelephonySession } from "./telephony.ts";
 import { CallerPeer, type CallerCodec } from "./caller/peer.ts";
 import type { SentDigit } from "./caller/dtmf.ts";
+import type { SipMessage } from "./sip/message.ts";
 import type { Registration } from "./sip/registrar.ts";
 import type { SipConnection } from "./sip/transport.ts";
 
@@ -38,6 +39,27 @@ export interface CalleeBehaviour {
 
 const MAX_TRACE = 400;
 
+/**
+ * What became of one INVITE of an inbound call (a fork leg, docs/twin.md "Forking"):
+ * `late-answer` is a 200 that came after another leg had won (ACKed, then BYE).
+ */
+export type ForkOutcome = "ringing" | "answered" | "cancelled" | "declined" | "busy" | "no-answer" | "failed" | "late-answer" | "voicemail" | "forwarded";
+
+/** One INVITE the twin sent to one registered instance, with its own Call-ID and its own media offer. */
+export interface Fork {
+  leg: Leg;
+  /** The caller's peer that made this leg's offer; the winner's becomes the call's. */
+  peer: CallerPeer;
+  instanceId: string;
+  extensionNumber: string;
+  autoAnswer: boolean;
+  sentAtMs: number;
+  outcome: ForkOutcome;
+  /** The final SIP status the instance answered, if any. */
+  status?: number;
+  settledAtMs?: number;
+}
+
 /** One conversation as the twin sees it: SIP legs to the page, the caller's media peer, telephony ids. */
 export class Call {
   readonly id: string;
@@ -50,9 +72,13 @@ export class Call {
   readonly sipCallIds: string[] = [];
   readonly trace: TraceEntry[] = [];
   peer: CallerPeer | undefined;
-  /** The leg the page is on now. */
+  /** The leg the page is on now: for an inbound call, the fork that won (undefined while ringing). */
   leg: Leg | undefined;
+  /** Every INVITE sent for an inbound call, one per registered instance, and those of a Call Control answer. */
+  readonly forks: Fork[] = [];
   transferTarget: string | undefined;
+  /** The caller's display name on every INVITE of the call. */
+  callerName = "TWIN CALLER";
   recordingActive = false;
   readonly infoCommands: string[] = [];
   /** DTMF digits the caller sent (POST /twin/calls/:id/dtmf), with when each went out. */
@@ -67,6 +93,8 @@ export class Call {
 
   constructor(
     seq: number,
+    /** The extension whose party this call is. */
+    readonly extension: TwinExtension,
     readonly direction: "inbound" | "outbound",
     readonly from: string,
     readonly to: string,
@@ -125,6 +153,17 @@ export class Call {
         rebinds: this.sipRebinds,
       },
       media: this.peer?.mediaJSON() ?? null,
+      legs: this.forks.map((f) => ({
+        sipCallId: f.leg.callId,
+        connectionId: f.leg.conn.id,
+        instanceId: f.instanceId,
+        extensionNumber: f.extensionNumber,
+        autoAnswer: f.autoAnswer,
+        sentAtMs: f.sentAtMs,
+        outcome: f.outcome,
+        status: f.status ?? null,
+        settledAtMs: f.settledAtMs ?? null,
+      })),
       trace: this.trace.map(({ atMs, dir, line }) => ({ atMs, dir, line })),
     };
   }
@@ -135,7 +174,7 @@ export interface Leg {
   callId: string;
   conn: SipConnection;
   /** The INVITE that opened it (twin's for inbound, page's for outbound). */
-  invite: import("./sip/message.ts").SipMessage;
+  invite: SipMessage;
   /** Our tag and theirs. */
   localTag: string;
   remoteTag?: string;
@@ -143,22 +182,41 @@ export interface Leg {
   localAddr: string;
   remoteAddr: string;
   ourInvite: boolean;
+  /** The registered instance at the other end, when known: in-dialog requests follow it to a new socket. */
+  instanceId?: string;
+}
+
+/** A request inside the leg's dialog, from the twin's side (BYE, INFO, the ACK of a 2xx). */
+export function inDialogRequest(leg: Leg, method: string, cseq: number, proxy: string, user: string, extra: Array<[string, string]> = [], body = ""): SipMessage {
+  const local = `${leg.localAddr.replace(/;tag=[^;]*/, "")};tag=${leg.localTag}`;
+  const remote = leg.remoteTag ? `${leg.remoteAddr.replace(/;tag=[^;]*/, "")};tag=${leg.remoteTag}` : leg.remoteAddr;
+  return {
+    startLine: `${method} sip:${user}@${proxy};transport=ws SIP/2.0`,
+    headers: [
+      ["Via", `SIP/2.0/WSS ${proxy};rport;branch=${newBranch()}`],
+      ["From", local],
+      ["To", remote],
+      ["Call-Id", leg.callId],
+      ["CSeq", `${cseq} ${method}`],
+      ...extra,
+    ],
+    body,
+  };
 }
 
 export const newTag = (): string => randomBytes(6).toString("hex");
 export const newBranch = (): string => `z9hG4bK${randomBytes(8).toString("hex")}`;
 export const newCallId = (): string => randomUUID();
 
-export function telephonyParties(ctx: TwinContext, direction: "inbound" | "outbound", from: string, to: string) {
-  const a = ctx.account;
-  const ext = { phoneNumber: a.phoneNumber, name: a.name, extensionId: a.extensionId };
+export function telephonyParties(account: TwinAccount, e: TwinExtension, direction: "inbound" | "outbound", from: string, to: string) {
+  const ext = { phoneNumber: e.phoneNumber, name: e.name, extensionId: e.extensionId };
   return [
     {
-      accountId: a.accountId,
-      extensionId: a.extensionId,
+      accountId: account.accountId,
+      extensionId: e.extensionId,
       direction: direction === "inbound" ? ("Inbound" as const) : ("Outbound" as const),
       from: direction === "inbound" ? { phoneNumber: from } : ext,
-      to: direction === "inbound" ? { ...ext, phoneNumber: to || a.phoneNumber } : { phoneNumber: to },
+      to: direction === "inbound" ? { ...ext, phoneNumber: to || e.phoneNumber } : { phoneNumber: to },
     },
   ];
 }

@@ -5,6 +5,8 @@ import { checkPlaySpec } from "./caller/source.ts";
 import { DEFAULT_DTMF_TIMING, DTMF_DIGITS } from "./caller/dtmf.ts";
 import { bad } from "./control-errors.ts";
 import { faultRouter, type FaultDeps } from "./faults/routes.ts";
+import { addExtension, EXTENSION_NUMBER, findExtension, PHONE_NUMBER, type TwinExtension } from "./account.ts";
+import { MAX_INSTANCES } from "./sip/registrar.ts";
 
 /** Valid play specs (and readable WAV files) are checked up front so a bad one is a 400, not a call that fails later. */
 const playSpec = z.string().min(1).superRefine((s, ctx) => {
@@ -34,6 +36,12 @@ const callee = z.object({
   codecs: codecs.optional(),
 });
 
+const newExtension = z.object({
+  number: z.string().regex(EXTENSION_NUMBER, { message: "number must be 3-5 digits, not starting with 0" }),
+  name: z.string().min(1).max(40).regex(/^[\w .'-]+$/).optional(),
+  phoneNumber: z.string().regex(PHONE_NUMBER, { message: "phoneNumber must be +1 and 10 digits" }).optional(),
+});
+
 const dtmf = z.object({
   digits: z.string().min(1).max(64).regex(DTMF_DIGITS, { message: "digits must be 0-9, *, #, A-D" }),
   mode: z.enum(["inband", "rfc4733"]),
@@ -49,6 +57,10 @@ export function controlRouter(board: Switchboard, listWebhooks: () => unknown[],
   r.post("/calls", async (req, res) => {
     const parsed = placeCall.safeParse(req.body);
     if (!parsed.success) return bad(res, parsed.error);
+    const { to } = parsed.data;
+    if (to !== undefined && !findExtension(board.account, to)) {
+      return void res.status(400).json({ error: "invalid_request", message: `to: no extension or phone number ${to} on the twin (it has ${board.account.extensions.map((e) => `${e.extensionNumber} ${e.phoneNumber}`).join(", ")})` });
+    }
     const call = await board.placeInbound(parsed.data);
     res.status(201).json({ callId: call.id, telephonySessionId: call.telephonySessionId, partyId: call.partyId, state: call.state });
   });
@@ -106,14 +118,18 @@ export function controlRouter(board: Switchboard, listWebhooks: () => unknown[],
     board.callees.set(String(req.params.number), parsed.data);
     res.json({ number: req.params.number, ...parsed.data });
   });
-  r.get("/registrations", (_req, res) => {
+  r.get("/registrations", (req, res) => {
+    const name = typeof req.query.extension === "string" ? req.query.extension : undefined;
+    const ext = name === undefined ? undefined : findExtension(board.account, name);
+    if (name !== undefined && !ext) return void res.status(404).json({ error: "not_found", message: `no extension ${name}` });
     res.json({
-      records: board.registrar.active().map((r) => ({
+      records: board.registrar.active(ext).map((r) => ({
         username: r.username,
         authorizationId: r.authorizationId,
         instanceId: r.instanceId,
         extensionId: r.extensionId,
         extensionNumber: r.extensionNumber,
+        deviceId: r.deviceId,
         connectionId: r.conn.id,
         contact: r.contact,
         userAgent: r.userAgent ?? null,
@@ -121,6 +137,31 @@ export function controlRouter(board: Switchboard, listWebhooks: () => unknown[],
         expiresAtMs: r.expiresAtMs,
       })),
     });
+  });
+  /** Without secrets: POST answers them once, and in-process tests read twin.account.extensions. */
+  const extensionJSON = (e: TwinExtension) => ({
+    extensionId: e.extensionId,
+    extensionNumber: e.extensionNumber,
+    name: e.name,
+    phoneNumber: e.phoneNumber,
+    deviceId: e.deviceId,
+    sip: { username: e.sip.username, authorizationId: e.sip.authorizationId, domain: e.sip.domain },
+    registered: board.registrar.active(e).length,
+    instanceLimit: MAX_INSTANCES,
+  });
+  r.get("/extensions", (_req, res) => {
+    res.json({ records: board.account.extensions.map(extensionJSON) });
+  });
+  r.post("/extensions", (req, res) => {
+    const parsed = newExtension.safeParse(req.body);
+    if (!parsed.success) return bad(res, parsed.error);
+    let ext: TwinExtension;
+    try {
+      ext = addExtension(board.account, parsed.data);
+    } catch (err) {
+      return void res.status(409).json({ error: "conflict", message: (err as Error).message });
+    }
+    res.status(201).json({ ...extensionJSON(ext), jwt: ext.jwt, sip: ext.sip });
   });
   r.get("/webhooks", (_req, res) => {
     res.json({ records: listWebhooks() });

@@ -1,7 +1,7 @@
 import express from "express";
 import { createServer, type Server } from "node:http";
 import pino, { type Logger } from "pino";
-import { createTwinAccount, type TwinAccount } from "./account.ts";
+import { createTwinAccount, type ExtensionSpec, type TwinAccount } from "./account.ts";
 import type { TwinContext } from "./context.ts";
 import { controlRouter } from "./control.ts";
 import { createRestDeps, restRouter } from "./rest/index.ts";
@@ -25,7 +25,10 @@ export interface TwinOptions {
   dialogGraceMs?: number;
   clientId?: string;
   clientSecret?: string;
+  /** Extension 101's JWT. */
   jwt?: string;
+  /** Extensions besides 101 (e.g. `[{number: "102"}]`), each with its own JWT, SIP credentials, device and phone number. */
+  extensions?: ExtensionSpec[];
   log?: Logger;
 }
 
@@ -52,7 +55,7 @@ export const DEFAULT_SIP_PORT = 18443;
 
 export async function startTwin(opts: TwinOptions = {}): Promise<Twin> {
   const log = opts.log ?? pino({ level: "silent" });
-  const account = createTwinAccount({ clientId: opts.clientId, clientSecret: opts.clientSecret, jwt: opts.jwt });
+  const account = createTwinAccount({ clientId: opts.clientId, clientSecret: opts.clientSecret, jwt: opts.jwt }, opts.extensions);
   const telephony = new Telephony();
   const app = express();
   app.disable("x-powered-by");

@@ -1,15 +1,15 @@
+import { findExtension, type TwinAccount } from "./account.ts";
 import type { TwinContext } from "./context.ts";
-import { Call, newBranch, newCallId, newTag, telephonyParties, type CalleeBehaviour, type EndReason, type Leg } from "./calls.ts";
+import { Call, inDialogRequest, newTag, telephonyParties, type CalleeBehaviour, type EndReason } from "./calls.ts";
 import { CallerPeer, type CallerCodec } from "./caller/peer.ts";
+import { Forking } from "./forking.ts";
 import { digestResponse, newNonce, parseDigest } from "./sip/digest.ts";
 import {
   callIdOf,
-  cseqNumber,
   header,
   isResponse,
   methodOf,
   responseTo,
-  statusOf,
   tagOf,
   userOf,
   type SipMessage,
@@ -24,11 +24,12 @@ import type { SipFaults } from "./faults/sip-faults.ts";
 
 export interface PlaceCallRequest {
   from: string;
+  /** The extension rung: its number, id, phone number or SIP username; default the first (101). */
   to?: string;
   play: string;
   hangupAfterMs?: number;
   codecs?: CallerCodec[];
-  /** "device": ring the registered WebPhone (default); "elsewhere": ring only another (absent) device. */
+  /** "device": ring every registered instance (default); "elsewhere": ring only another (absent) device. */
   ring?: "device" | "elsewhere";
   /** Send `Alert-Info: Auto Answer` on the first INVITE. */
   autoAnswer?: boolean;
@@ -44,6 +45,7 @@ export class Switchboard {
   readonly calls = new Map<string, Call>();
   private readonly byCallId = new Map<string, Call>();
   private readonly tx = new Transactions();
+  private readonly forking: Forking;
   private readonly proxyNonces = new Set<string>();
   readonly callees = new Map<string, CalleeBehaviour>();
   defaultCallee: CalleeBehaviour = { play: "tone:440" };
@@ -55,6 +57,17 @@ export class Switchboard {
     this.registrar = new Registrar(ctx.account, registerExpiresS, ctx.log, opts.sipFaults);
     this.dialogs = new DialogRecovery(ctx.log, (call) => void this.hangupFromCaller(call, "failed"), opts.dialogGraceMs);
     ctx.telephony.answerOnDevice = (session, party, deviceId) => this.answerOnDevice(session, party, deviceId);
+    this.forking = new Forking({
+      ctx,
+      tx: this.tx,
+      adopt: (call, callId) => this.adopt(call, callId),
+      answered: (call) => this.answered(call),
+      end: (call, reason) => this.end(call, reason),
+    });
+  }
+
+  get account(): TwinAccount {
+    return this.ctx.account;
   }
 
   // ── transport events ──────────────────────────────────────────────────────────
@@ -86,6 +99,7 @@ export class Switchboard {
   onClose(conn: SipConnection): void {
     this.registrar.dropConnection(conn);
     this.tx.dropConnection(conn);
+    // Ringing forks on this socket fail as their INVITEs do (Transactions.dropConnection, above).
     for (const call of this.calls.values()) {
       if (call.leg?.conn !== conn || call.state === "ended") continue;
       // A ringing INVITE dies with its socket; an answered call keeps its media, as RingCentral's does.
@@ -143,148 +157,50 @@ export class Switchboard {
   // ── calls the twin places (inbound to the extension) ──────────────────────────
 
   async placeInbound(req: PlaceCallRequest): Promise<Call> {
-    const session = this.ctx.telephony.create(telephonyParties(this.ctx, "inbound", req.from, req.to ?? ""));
-    const call = new Call(++this.seq, "inbound", req.from, req.to ?? this.ctx.account.phoneNumber, req.play, req.codecs ?? ["opus", "PCMU"], session, req.hangupAfterMs);
+    const { account, telephony } = this.ctx;
+    const ext = req.to === undefined ? account : findExtension(account, req.to);
+    if (!ext) throw new Error(`no extension or phone number ${req.to} on the twin`);
+    const session = telephony.create(telephonyParties(account, ext, "inbound", req.from, ext.phoneNumber));
+    const call = new Call(++this.seq, ext, "inbound", req.from, ext.phoneNumber, req.play, req.codecs ?? ["opus", "PCMU"], session, req.hangupAfterMs);
+    if (req.callerName !== undefined) call.callerName = req.callerName;
     this.calls.set(call.id, call);
-    this.ctx.log.info({ call: call.id, from: req.from, telephonySessionId: call.telephonySessionId }, "twin: placing inbound call");
+    this.ctx.log.info({ call: call.id, from: req.from, extension: ext.extensionNumber, telephonySessionId: call.telephonySessionId }, "twin: placing inbound call");
     if (req.ring === "elsewhere") {
       // Rings on a device that is not the WebPhone: only Call Control can bring it here.
-      this.ctx.telephony.setStatus(call.telephonySessionId, call.partyId, "Proceeding");
+      telephony.setStatus(call.telephonySessionId, call.partyId, "Proceeding");
       return call;
     }
-    const reg = this.registrar.active()[0];
-    if (!reg) {
+    const regs = this.registrar.active(ext);
+    if (regs.length === 0) {
       await this.end(call, "no-device");
       return call;
     }
-    await this.inviteDevice(call, reg.conn, Boolean(req.autoAnswer), req.callerName);
+    await this.forking.ring(call, regs, { autoAnswer: Boolean(req.autoAnswer) });
     return call;
   }
 
-  private async inviteDevice(call: Call, conn: SipConnection, autoAnswer: boolean, callerName = "TWIN CALLER"): Promise<void> {
-    const { account, outboundProxy } = this.ctx;
-    const domain = account.sip.domain;
-    await call.peer?.close();
-    const peer = new CallerPeer(call.play, call.codecs);
-    call.peer = peer;
-    const offer = await peer.createOffer();
-    const callId = newCallId();
-    const localTag = newTag();
-    const localAddr = `"${callerName}" <sip:${call.from}@${domain}>`;
-    const remoteAddr = `<sip:${account.sip.username}@${domain}>`;
-    const cseq = this.tx.nextCseq();
-    const base = call.telephonySessionId.slice(2);
-    // "Call-Id", not "Call-ID": the WebPhone's decline()/toVoicemail() look for their 200 to our
-    // CANCEL under `headers["Call-Id"]` exactly, and its responses keep our spelling.
-    const invite: SipMessage = {
-      startLine: `INVITE sip:${account.sip.username}@${outboundProxy};transport=ws SIP/2.0`,
-      headers: [
-        ["Via", `SIP/2.0/WSS ${outboundProxy};rport;branch=${newBranch()}`],
-        ["From", `${localAddr};tag=${localTag}`],
-        ["To", remoteAddr],
-        ["Call-Id", callId],
-        ["CSeq", `${cseq} INVITE`],
-        ["Contact", `<sip:${call.from}@${outboundProxy};transport=wss>`],
-        ["Content-Type", "application/sdp"],
-        ["p-rc-api-ids", `party-id=${call.partyId};session-id=${call.telephonySessionId}`],
-        ["p-rc-api-call-info", `callAttributes=reject,send-vm;callerIdName=${callerName}`],
-        [
-          "P-rc",
-          `<Msg><Hdr SID="${call.session.sessionId}" Req="{${base.toUpperCase().slice(0, 8)}-TWIN}" From="#1000016@${domain}:5060" To="${account.sip.username}" Cmd="6"/><Bdy Phn="${call.from}" Nm="${callerName}" ToPhn="${call.to}" ToNm="${account.name}"/></Msg>`,
-        ],
-        ["Call-Info", `<${callId}@${domain}>;purpose=info${autoAnswer ? ";Answer-After=0" : ""}`],
-        ...(autoAnswer ? ([["Alert-Info", "Auto Answer"]] as Array<[string, string]>) : []),
-      ],
-      body: offer,
-    };
-    const leg: Leg = { callId, conn, invite, localTag, localAddr, remoteAddr, ourInvite: true };
-    call.leg = leg;
-    call.sipCallIds.push(callId);
-    this.byCallId.set(callId, call);
-    const finalResponse = this.tx.send(conn, invite, {
-      onProvisional: (res) => {
-        if (statusOf(res) === 180) this.ctx.telephony.setStatus(call.telephonySessionId, call.partyId, "Proceeding");
-      },
-    });
-    // The INVITE is out: the call rings. Its outcome (answer, decline, timeout) arrives later, so
-    // POST /twin/calls and Call Control answer return now rather than when someone picks up.
-    void this.completeInvite(call, leg, peer, finalResponse).catch((err) =>
-      this.ctx.log.error({ call: call.id, err: (err as Error).message }, "twin: INVITE outcome failed"),
-    );
-  }
-
-  private async completeInvite(call: Call, leg: Leg, peer: CallerPeer, finalResponse: Promise<SipMessage>): Promise<void> {
-    const { account, outboundProxy } = this.ctx;
-    const { conn, invite, callId } = leg;
-    const cseq = cseqNumber(invite);
-    let final: SipMessage;
-    try {
-      final = await finalResponse;
-    } catch {
-      if (call.leg === leg && call.state !== "ended") await this.end(call, "failed");
-      return;
-    }
-    if (call.leg !== leg || call.state === "ended") return; // cancelled or moved meanwhile
-    if (statusOf(final) !== 200) {
-      await this.end(call, statusOf(final) === 486 || statusOf(final) === 603 ? "declined" : "failed");
-      return;
-    }
-    leg.remoteTag = tagOf(header(final, "To"));
-    conn.send({
-      startLine: `ACK sip:${account.sip.username}@${outboundProxy};transport=ws SIP/2.0`,
-      headers: [
-        ["Via", `SIP/2.0/WSS ${outboundProxy};rport;branch=${newBranch()}`],
-        ["From", header(invite, "From")!],
-        ["To", header(final, "To")!],
-        ["Call-Id", callId],
-        ["CSeq", `${cseq} ACK`],
-      ],
-      body: "",
-    });
-    await peer.acceptAnswer(final.body);
-    this.answered(call);
-  }
-
-  /** Call Control answer: move a ringing call onto the device, as RingCentral does (CANCEL, then an auto-answer INVITE). */
+  /**
+   * Call Control answer: move a ringing call onto the device, as RingCentral does: CANCEL what
+   * rings, then an auto-answer INVITE to each instance registered with the device's credentials.
+   */
   private async answerOnDevice(session: TelephonySession, _party: TelephonyParty, deviceId: string): Promise<void> {
     const call = [...this.calls.values()].find((c) => c.telephonySessionId === session.telephonySessionId);
-    if (!call || call.state !== "ringing") throw new ApiError(409, "TAS-106", "Operation is not allowed: the party is not ringing");
-    const reg = this.registrar.forDevice(deviceId);
-    if (!reg) throw new ApiError(404, "CMN-102", `Resource for parameter [deviceId] is not found: device ${deviceId} is not registered`);
-    if (call.leg) await this.cancelLeg(call, call.leg);
-    void this.inviteDevice(call, reg.conn, true).catch((err) => this.ctx.log.error({ err: (err as Error).message }, "twin: auto-answer INVITE failed"));
-  }
-
-  private async cancelLeg(call: Call, leg: Leg): Promise<void> {
-    const via = header(leg.invite, "Via")!;
-    call.leg = undefined;
-    await this.tx
-      .send(
-        leg.conn,
-        {
-          startLine: leg.invite.startLine.replace(/^INVITE/, "CANCEL"),
-          headers: [
-            ["Via", via],
-            ["From", header(leg.invite, "From")!],
-            ["To", header(leg.invite, "To")!],
-            ["Call-Id", leg.callId],
-            ["CSeq", `${cseqNumber(leg.invite)} CANCEL`],
-          ],
-          body: "",
-        },
-        { timeoutMs: 5000 },
-      )
-      .catch(() => {});
-    // The WebPhone never answers 487 to a cancelled INVITE: forget the INVITE transaction.
-    this.tx.abandon(leg.callId, cseqNumber(leg.invite));
+    if (!call || call.direction !== "inbound" || call.state !== "ringing" || call.leg) throw new ApiError(409, "TAS-106", "Operation is not allowed: the party is not ringing");
+    const regs = this.registrar.forDevice(deviceId);
+    if (regs.length === 0) throw new ApiError(404, "CMN-102", `Resource for parameter [deviceId] is not found: device ${deviceId} is not registered`);
+    await this.forking.cancelAll(call);
+    if (call.state !== "ringing") return;
+    void this.forking.ring(call, regs, { autoAnswer: true }).catch((err) => this.ctx.log.error({ err: (err as Error).message }, "twin: auto-answer INVITE failed"));
   }
 
   // ── calls the page places (outbound from the extension) ───────────────────────
 
   private async onInvite(conn: SipConnection, req: SipMessage): Promise<void> {
     const existing = this.byCallId.get(callIdOf(req));
-    if (existing && existing.state === "answered") {
-      conn.send(await this.dialogs.answerReInvite(existing, req));
+    if (existing) {
+      // A re-INVITE of the live dialog; a losing fork's Call-ID names no dialog.
+      if (existing.state === "answered" && existing.leg?.callId === callIdOf(req)) conn.send(await this.dialogs.answerReInvite(existing, req));
+      else conn.send(responseTo(req, 481, "Call/Transaction Does Not Exist"));
       return;
     }
     const domain = this.ctx.account.sip.domain;
@@ -298,21 +214,23 @@ export class Switchboard {
       return;
     }
     this.proxyNonces.delete(auth.nonce);
-    const sip = this.ctx.account.sip;
-    const expected = digestResponse({ username: sip.authorizationId, realm: sip.domain, password: sip.password, method: "INVITE", uri: auth.uri ?? "", nonce: auth.nonce });
-    if (auth.username !== sip.authorizationId || auth.response !== expected) {
+    const { account } = this.ctx;
+    const ext = account.extensions.find((e) => e.sip.authorizationId === auth.username);
+    const expected = ext && digestResponse({ username: ext.sip.authorizationId, realm: ext.sip.domain, password: ext.sip.password, method: "INVITE", uri: auth.uri ?? "", nonce: auth.nonce });
+    if (!ext || auth.response !== expected) {
       conn.send(responseTo(req, 403, "Forbidden"));
       return;
     }
     conn.send(responseTo(req, 100, "Trying"));
     const to = userOf(header(req, "To")) ?? "";
     const behaviour = this.callees.get(to) ?? this.defaultCallee;
-    const session = this.ctx.telephony.create(telephonyParties(this.ctx, "outbound", this.ctx.account.phoneNumber, to));
-    const call = new Call(++this.seq, "outbound", this.ctx.account.phoneNumber, to, behaviour.play, behaviour.codecs ?? ["opus", "PCMU"], session, behaviour.hangupAfterMs);
+    const session = this.ctx.telephony.create(telephonyParties(account, ext, "outbound", ext.phoneNumber, to));
+    const call = new Call(++this.seq, ext, "outbound", ext.phoneNumber, to, behaviour.play, behaviour.codecs ?? ["opus", "PCMU"], session, behaviour.hangupAfterMs);
     this.calls.set(call.id, call);
     const callId = callIdOf(req);
     const localTag = newTag();
-    call.leg = { callId, conn, invite: req, localTag, remoteTag: tagOf(header(req, "From")), localAddr: header(req, "To")!, remoteAddr: header(req, "From")!, ourInvite: false };
+    const instanceId = this.registrar.active(ext).find((r) => r.conn === conn)?.instanceId;
+    call.leg = { callId, conn, invite: req, localTag, remoteTag: tagOf(header(req, "From")), localAddr: header(req, "To")!, remoteAddr: header(req, "From")!, ourInvite: false, instanceId };
     call.sipCallIds.push(callId);
     this.adopt(call, callId);
     const apiIds: Array<[string, string]> = [["p-rc-api-ids", `party-id=${call.partyId};session-id=${call.telephonySessionId}`]];
@@ -347,17 +265,15 @@ export class Switchboard {
     conn.send(responseTo(req, 200, "OK"));
     const call = this.byCallId.get(callIdOf(req));
     const cmd = req.body.match(/Cmd="(\d+)"/)?.[1];
-    if (!call || call.state !== "ringing" || !call.leg) return;
+    const fork = call && this.forking.ringingFork(call, callIdOf(req));
+    if (!call || !fork) return;
     // Cmd 17 = the device confirms it received the call; 12 decline; 11 to voicemail; 10 forward.
-    const outcome: Record<string, EndReason> = { "12": "declined", "11": "voicemail", "10": "forwarded" };
+    // Any of the three from one instance ends the call on every leg.
+    const outcome: Record<string, "declined" | "voicemail" | "forwarded"> = { "12": "declined", "11": "voicemail", "10": "forwarded" };
     const reason = cmd ? outcome[cmd] : undefined;
     if (!reason) return;
-    const leg = call.leg;
-    void (async () => {
-      await this.cancelLeg(call, leg);
-      if (reason === "voicemail") this.ctx.telephony.setStatus(call.telephonySessionId, call.partyId, "VoiceMail");
-      await this.end(call, reason);
-    })();
+    const voicemail = () => this.ctx.telephony.setStatus(call.telephonySessionId, call.partyId, "VoiceMail");
+    void this.forking.endFrom(call, fork, reason, reason, reason === "voicemail" ? voicemail : undefined);
   }
 
   private onBye(conn: SipConnection, req: SipMessage): void {
@@ -369,7 +285,7 @@ export class Switchboard {
   private onCancel(conn: SipConnection, req: SipMessage): void {
     conn.send(responseTo(req, 200, "OK"));
     const call = this.byCallId.get(callIdOf(req));
-    if (!call || call.state !== "ringing" || !call.leg) return;
+    if (!call || call.direction !== "outbound" || call.state !== "ringing" || !call.leg) return;
     conn.send(responseTo(call.leg.invite, 487, "Request Terminated", [], "", call.leg.localTag));
     void this.end(call, "cancelled");
   }
@@ -383,7 +299,7 @@ export class Switchboard {
     } catch {
       return; // INFO bodies we do not understand (e.g. DTMF relay) are acknowledged and ignored.
     }
-    if (!call || !call.leg || !request?.command) return;
+    if (!call || call.leg?.callId !== callIdOf(req) || !request?.command) return;
     call.infoCommands.push(request.command);
     if (request.command === "startcallrecord") call.recordingActive = true;
     if (request.command === "stopcallrecord") call.recordingActive = false;
@@ -393,7 +309,7 @@ export class Switchboard {
   private onRefer(conn: SipConnection, req: SipMessage): void {
     const call = this.byCallId.get(callIdOf(req));
     const target = userOf(header(req, "Refer-To")) ?? header(req, "Refer-To");
-    if (!call || call.state !== "answered" || !target) {
+    if (!call || call.state !== "answered" || call.leg?.callId !== callIdOf(req) || !target) {
       conn.send(responseTo(req, 481, "Call/Transaction Does Not Exist"));
       return;
     }
@@ -425,8 +341,11 @@ export class Switchboard {
   async hangupFromCaller(call: Call, reason: EndReason = "caller-hangup"): Promise<void> {
     if (call.state === "ended") return;
     const leg = call.leg;
-    if (call.state === "ringing") {
-      if (leg) await this.cancelLeg(call, leg);
+    // Ringing: CANCEL every fork (the page's own INVITE gets a 487). A call whose winning leg is
+    // still being set up gets its BYE.
+    if (call.state === "ringing" && !leg?.ourInvite) {
+      if (leg) leg.conn.send(responseTo(leg.invite, 487, "Request Terminated", [], "", leg.localTag));
+      else await this.forking.cancelAll(call);
       await this.end(call, reason === "caller-hangup" ? "cancelled" : reason);
       return;
     }
@@ -436,29 +355,14 @@ export class Switchboard {
 
   private sendInDialog(call: Call, method: string, extra: Array<[string, string]> = [], body = ""): Promise<SipMessage> {
     const leg = call.leg!;
-    const local = `${leg.localAddr.replace(/;tag=[^;]*/, "")};tag=${leg.localTag}`;
-    const remote = leg.remoteTag ? `${leg.remoteAddr.replace(/;tag=[^;]*/, "")};tag=${leg.remoteTag}` : leg.remoteAddr;
-    const proxy = this.ctx.outboundProxy;
-    // A dialog whose socket died is reached over the device's newest registration, as a proxy
-    // routes to a registered instance's flow; with none left there is no one to tell.
-    const conn = leg.conn.open ? leg.conn : this.registrar.active()[0]?.conn;
+    // A dialog whose socket died is reached over its instance's live registration (or, when the
+    // instance is not known, the extension's newest), as a proxy routes to a registered
+    // instance's flow; with none there is no one to tell.
+    const regs = this.registrar.active(call.extension);
+    const conn = leg.conn.open ? leg.conn : (leg.instanceId ? regs.find((r) => r.instanceId === leg.instanceId) : regs[0])?.conn;
     if (!conn) return Promise.reject(new Error("no SIP connection to the device"));
-    return this.tx.send(
-      conn,
-      {
-        startLine: `${method} sip:${this.ctx.account.sip.username}@${proxy};transport=ws SIP/2.0`,
-        headers: [
-          ["Via", `SIP/2.0/WSS ${proxy};rport;branch=${newBranch()}`],
-          ["From", local],
-          ["To", remote],
-          ["Call-Id", leg.callId],
-          ["CSeq", `${this.tx.nextCseq()} ${method}`],
-          ...extra,
-        ],
-        body,
-      },
-      { timeoutMs: 5000 },
-    );
+    const req = inDialogRequest(leg, method, this.tx.nextCseq(), this.ctx.outboundProxy, call.extension.sip.username, extra, body);
+    return this.tx.send(conn, req, { timeoutMs: 5000 });
   }
 
   private async end(call: Call, reason: EndReason): Promise<void> {
@@ -468,6 +372,7 @@ export class Switchboard {
     call.endedAtMs = Date.now();
     clearTimeout(call.hangupTimer);
     clearTimeout(call.sipLostTimer);
+    if (call.forks.some((f) => f.outcome === "ringing")) void this.forking.cancelAll(call);
     const code = reason === "voicemail" ? undefined : "Disconnected";
     const rcReason: Partial<Record<EndReason, string>> = { cancelled: "Cancelled", transferred: "BlindTransfer", busy: "Busy", declined: "Rejected" };
     if (code) this.ctx.telephony.setStatus(call.telephonySessionId, call.partyId, code, rcReason[reason] ?? "CallFinished");

@@ -1,6 +1,6 @@
 import express, { type Request, type Response } from "express";
 import { z } from "zod";
-import type { TwinAccount } from "../account.ts";
+import { findExtension, type TwinAccount } from "../account.ts";
 import type { Call } from "../calls.ts";
 import { bad, notFound } from "../control-errors.ts";
 import type { SipConnection } from "../sip/transport.ts";
@@ -102,11 +102,9 @@ export function faultRouter(deps: FaultDeps): express.Router {
     const parsed = drop.safeParse(req.body);
     if (!parsed.success) return bad(res, parsed.error);
     const b = parsed.data;
-    const ext = b.extension;
-    if (ext !== undefined && ![account.extensionNumber, account.extensionId, account.sip.username, account.phoneNumber].includes(ext)) {
-      return notFound(res, `no extension ${ext}`);
-    }
-    const registrations = board.registrar.active();
+    const ext = b.extension === undefined ? undefined : findExtension(account, b.extension);
+    if (b.extension !== undefined && !ext) return notFound(res, `no extension ${b.extension}`);
+    const registrations = board.registrar.active(ext);
     const targets = b.all
       ? deps.connections()
       : b.connectionId !== undefined

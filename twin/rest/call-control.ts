@@ -67,7 +67,9 @@ export function callControlRouter(ctx: TwinContext): Router {
     const session = findSession(req.params.accountId, req.params.sessionId);
     const party = findParty(session, req.params.partyId);
     const { deviceId } = parseBody(answerBody, req.body);
-    if (deviceId !== ctx.account.deviceId) throw rcErrors.notFound("deviceId", deviceId);
+    // The device must be the party's own extension's WebPhone.
+    const owner = ctx.account.extensions.find((e) => e.extensionId === party.extensionId);
+    if (deviceId !== owner?.deviceId) throw rcErrors.notFound("deviceId", deviceId);
     if (party.direction !== "Inbound" || !RINGING.has(party.status.code)) {
       throw new ApiError(409, "TAS-106", `Operation is not allowed: party [${party.id}] is ${party.direction} in status [${party.status.code}], not ringing`, {
         parameterName: "partyId",

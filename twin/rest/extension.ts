@@ -1,6 +1,6 @@
 import express, { type Router } from "express";
 import type { TwinContext } from "../context.ts";
-import { accountPath, extensionPath, resolveAccountId, resolveExtensionId, resourceUri } from "./ids.ts";
+import { accountPath, extensionPath, ownerOf, resolveAccountId, resolveExtension, resourceUri } from "./ids.ts";
 
 /**
  * `GET /v1.0/account/{a}/extension/{e}` and `.../phone-number`, shaped like RingCentral's
@@ -12,26 +12,26 @@ export function extensionRouter(ctx: TwinContext): Router {
 
   router.get("/v1.0/account/:accountId/extension/:extensionId", (req, res) => {
     resolveAccountId(ctx, req.params.accountId);
-    resolveExtensionId(ctx, req.params.extensionId);
+    const ext = resolveExtension(ctx, req.params.extensionId, ownerOf(ctx, res));
     const { account } = ctx;
-    const [firstName, ...rest] = account.name.split(" ");
+    const [firstName, ...rest] = ext.name.split(" ");
     res.json({
-      uri: resourceUri(ctx, extensionPath(ctx)),
-      id: Number(account.extensionId),
-      extensionNumber: account.extensionNumber,
+      uri: resourceUri(ctx, extensionPath(ctx, ext)),
+      id: Number(ext.extensionId),
+      extensionNumber: ext.extensionNumber,
       contact: {
         firstName,
         lastName: rest.join(" "),
-        email: `agent${account.extensionNumber}@twin.invalid`,
-        businessPhone: account.phoneNumber,
+        email: `agent${ext.extensionNumber}@twin.invalid`,
+        businessPhone: ext.phoneNumber,
         emailAsLoginName: true,
         pronouncedName: { type: "Default" },
       },
-      name: account.name,
+      name: ext.name,
       type: "User",
       status: "Enabled",
       permissions: { admin: { enabled: false }, internationalCalling: { enabled: false } },
-      profileImage: { uri: resourceUri(ctx, `${extensionPath(ctx)}/profile-image`) },
+      profileImage: { uri: resourceUri(ctx, `${extensionPath(ctx, ext)}/profile-image`) },
       account: { uri: resourceUri(ctx, accountPath(ctx)), id: account.accountId },
       regionalSettings: {
         homeCountry: { id: "1", name: "United States", isoCode: "US" },
@@ -47,15 +47,14 @@ export function extensionRouter(ctx: TwinContext): Router {
 
   router.get("/v1.0/account/:accountId/extension/:extensionId/phone-number", (req, res) => {
     resolveAccountId(ctx, req.params.accountId);
-    resolveExtensionId(ctx, req.params.extensionId);
-    const { account } = ctx;
-    const listUri = resourceUri(ctx, `${extensionPath(ctx)}/phone-number?page=1&perPage=100`);
+    const ext = resolveExtension(ctx, req.params.extensionId, ownerOf(ctx, res));
+    const listUri = resourceUri(ctx, `${extensionPath(ctx, ext)}/phone-number?page=1&perPage=100`);
     res.json({
       uri: listUri,
       records: [
         {
-          id: Number(`1${account.extensionId}`),
-          phoneNumber: account.phoneNumber,
+          id: Number(`1${ext.extensionId}`),
+          phoneNumber: ext.phoneNumber,
           type: "VoiceFax",
           usageType: "DirectNumber",
           features: ["CallerId", "SmsSender", "MmsSender", "InternationalSmsSender", "Voice"],

@@ -88,9 +88,12 @@ export function oauthRouter(ctx: TwinContext, tokens: TokenStore, opts: OAuthOpt
     const ttls = { accessTtlS: ttlParam(body.access_token_ttl), refreshTtlS: ttlParam(body.refresh_token_ttl) };
     let grant: TokenGrant;
     if (grantType === JWT_GRANT) {
-      if (!body.assertion) throw oauthErrors.missingParameter("assertion");
-      if (!safeEqual(body.assertion, ctx.account.jwt)) throw oauthErrors.invalidJwt();
-      grant = tokens.issue(clientId, ctx.account.extensionId, { ...ttls, endpointId: body.endpoint_id });
+      const assertion = body.assertion;
+      if (!assertion) throw oauthErrors.missingParameter("assertion");
+      // Each user's JWT logs in as that user: the token's owner is its extension.
+      const user = ctx.account.extensions.find((e) => safeEqual(assertion, e.jwt));
+      if (!user) throw oauthErrors.invalidJwt();
+      grant = tokens.issue(clientId, user.extensionId, { ...ttls, endpointId: body.endpoint_id });
     } else if (grantType === "refresh_token") {
       if (!body.refresh_token) throw oauthErrors.missingParameter("refresh_token");
       const check = tokens.checkRefresh(body.refresh_token);

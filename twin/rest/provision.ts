@@ -2,7 +2,7 @@ import express, { type Router } from "express";
 import { z } from "zod";
 import type { TwinContext } from "../context.ts";
 import { ApiError } from "./errors.ts";
-import { extensionPath, resourceUri } from "./ids.ts";
+import { extensionPath, ownerOf, resourceUri } from "./ids.ts";
 import { parseBody } from "./validate.ts";
 
 /** CreateSipRegistrationRequest (docs/WIRE.md §4.2); unknown fields are ignored as RingCentral does. */
@@ -30,33 +30,34 @@ export function provisionRouter(ctx: TwinContext): Router {
         parameterValue: unsupported,
       });
     }
-    const { account } = ctx;
+    // The logged-in user's own credentials and WebPhone device.
+    const ext = ownerOf(ctx, res);
     const sipInfo = {
       transport: "WSS",
-      username: account.sip.username,
-      password: account.sip.password,
+      username: ext.sip.username,
+      password: ext.sip.password,
       authorizationTypes: ["SipDigest"],
-      authorizationId: account.sip.authorizationId,
-      domain: account.sip.domain,
+      authorizationId: ext.sip.authorizationId,
+      domain: ext.sip.domain,
       outboundProxy: ctx.outboundProxy,
       outboundProxyBackup: ctx.outboundProxyBackup,
       switchBackInterval: 1800,
       // Empty: the twin is offline, and a STUN server would only delay ICE gathering.
       stunServers: [] as string[],
     };
-    log.info({ deviceId: account.deviceId, outboundProxy: ctx.outboundProxy }, "sip-provision");
+    log.info({ deviceId: ext.deviceId, outboundProxy: ctx.outboundProxy }, "sip-provision");
     res.json({
       device: {
-        uri: resourceUri(ctx, `${extensionPath(ctx)}/device/${account.deviceId}`),
-        id: account.deviceId,
+        uri: resourceUri(ctx, `${extensionPath(ctx, ext)}/device/${ext.deviceId}`),
+        id: ext.deviceId,
         type: "WebPhone",
         name: "WebPhone",
         status: "Online",
         computerName: body.device?.computerName ?? "twin",
         extension: {
-          uri: resourceUri(ctx, extensionPath(ctx)),
-          id: Number(account.extensionId),
-          extensionNumber: account.extensionNumber,
+          uri: resourceUri(ctx, extensionPath(ctx, ext)),
+          id: Number(ext.extensionId),
+          extensionNumber: ext.extensionNumber,
         },
         linePooling: "None",
       },

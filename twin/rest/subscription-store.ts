@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto";
+import type { TwinExtension } from "../account.ts";
 import type { TwinContext } from "../context.ts";
 import type { TelephonySessionEventBody } from "../telephony.ts";
 import { checkWebhookAddress, type WebhookDeliveries } from "../webhooks.ts";
@@ -18,6 +19,8 @@ export interface Subscription {
   /** The lifetime last asked for; renew starts a new period of this length. */
   expiresInS: number;
   expiresAtMs: number;
+  /** The extension whose token created it: `~` in its filters, and the deliveries' `ownerId`. */
+  owner: TwinExtension;
 }
 
 /** The shape RingCentral returns for a subscription (SubscriptionInfo). */
@@ -42,6 +45,8 @@ export interface SubscriptionOptions {
 }
 
 export interface CreateInput {
+  /** The subscriber; default the account's first extension. */
+  owner?: TwinExtension;
   eventFilters: string[];
   address: string;
   verificationToken?: string;
@@ -81,7 +86,8 @@ export class Subscriptions {
   }
 
   async create(input: CreateInput): Promise<Subscription> {
-    const filters = parseEventFilters(this.ctx, input.eventFilters);
+    const owner = input.owner ?? this.ctx.account;
+    const filters = parseEventFilters(this.ctx, input.eventFilters, owner);
     const active = [...this.subs.values()].filter((s) => s.status === "Active").length;
     if (active >= this.opts.maxActive) throw new ApiError(400, "SUB-505", "Subscriptions limit exceeded");
     const id = randomUUID();
@@ -96,6 +102,7 @@ export class Subscriptions {
       verificationToken: input.verificationToken,
       expiresInS,
       expiresAtMs: Date.now() + expiresInS * 1000,
+      owner,
     };
     this.subs.set(id, sub);
     this.arm(sub);
@@ -114,7 +121,7 @@ export class Subscriptions {
   /** PUT: new filters and/or lifetime; a new address is validated first and nothing changes if that fails. Always renews. */
   async update(id: string, input: UpdateInput): Promise<Subscription> {
     const sub = this.require(id);
-    const filters = input.eventFilters ? parseEventFilters(this.ctx, input.eventFilters) : undefined;
+    const filters = input.eventFilters ? parseEventFilters(this.ctx, input.eventFilters, sub.owner) : undefined;
     if (input.address !== undefined && input.address !== sub.address) await this.handshake(id, input.address);
     if (filters) sub.filters = filters;
     if (input.address !== undefined && input.address !== sub.address) {
@@ -169,15 +176,17 @@ export class Subscriptions {
     for (const sub of this.subs.values()) {
       // The timer may lag behind the clock by a few ms; the deadline is what counts.
       if (sub.status !== "Active" || sub.expiresAtMs <= now) continue;
-      // One delivery per event and subscription, named after the narrowest matching filter.
-      const filter = sub.filters.find((f) => f.level === "extension") ?? sub.filters[0];
+      // One delivery per event and subscription, named after the narrowest matching filter: an
+      // extension filter matches the events of sessions with a party on that extension.
+      const onExtension = (f: EventFilter) => f.level === "extension" && body.parties.some((p) => p.extensionId === f.extensionId);
+      const filter = sub.filters.find(onExtension) ?? sub.filters.find((f) => f.level === "account");
       if (!filter) continue;
       const payload = {
         uuid: BigInt(`0x${randomBytes(8).toString("hex")}`).toString(), // RingCentral's uuid is a long decimal string
         event: filter.expanded,
         timestamp: new Date().toISOString(),
         subscriptionId: sub.id,
-        ownerId: this.ctx.account.extensionId,
+        ownerId: sub.owner.extensionId,
         body,
       };
       void this.webhooks.deliver(sub.id, sub.address, payload, sub.verificationToken);

@@ -2,7 +2,7 @@ import express, { type Router } from "express";
 import { z } from "zod";
 import type { TwinContext } from "../context.ts";
 import { rcErrors } from "./errors.ts";
-import { resourceUri } from "./ids.ts";
+import { ownerOf, resourceUri } from "./ids.ts";
 import type { Subscriptions } from "./subscription-store.ts";
 import { parseBody } from "./validate.ts";
 
@@ -44,7 +44,7 @@ export function subscriptionsRouter(ctx: TwinContext, subscriptions: Subscriptio
 
   router.post("/v1.0/subscription", async (req, res) => {
     const body = parseBody(createBody, req.body);
-    const sub = await subscriptions.create({ eventFilters: body.eventFilters, ...webhookTarget(body.deliveryMode), expiresInS: body.expiresIn });
+    const sub = await subscriptions.create({ owner: ownerOf(ctx, res), eventFilters: body.eventFilters, ...webhookTarget(body.deliveryMode), expiresInS: body.expiresIn });
     res.json(subscriptions.info(sub));
   });
 
