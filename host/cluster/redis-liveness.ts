@@ -39,7 +39,8 @@ export class RedisLiveness {
 
   /** Lost hosts, if this host is the reaper of this period (else none). */
   async lostHosts(): Promise<string[]> {
-    const lock = await this.redis.set(this.keys.reaper, this.hostId, "PX", this.timing.reapEveryMs, "NX");
+    // Shorter than the period: the lock a host took last period is gone when its next attempt comes.
+    const lock = await this.redis.set(this.keys.reaper, this.hostId, "PX", Math.round(this.timing.reapEveryMs * 0.75), "NX");
     if (lock !== "OK") return [];
     const ids = (await this.redis.smembers(this.keys.hosts)).filter((id) => id !== this.hostId);
     if (!ids.length) return [];
