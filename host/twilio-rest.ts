@@ -8,7 +8,7 @@ import { formBody } from "./http-body.ts";
  * `Status=completed` here): point the pipeline's Twilio base URL at this host.
  * Basic auth: any user (the account SID), API_TOKEN as the password.
  */
-export function twilioRestRouter(host: Host, apiToken: string | undefined): Router {
+export function twilioRestRouter(host: Pick<Host, "callIdFor" | "viewCall" | "act">, apiToken: string | undefined): Router {
   const r = express.Router();
   r.post("/2010-04-01/Accounts/:accountSid/Calls/:callSid.json", ...formBody("16kb"), async (req, res) => {
     if (!apiToken) return void res.status(404).json({ code: 20404, message: "the Twilio-compatible route needs API_TOKEN set on the host", status: 404 });
