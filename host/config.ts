@@ -219,6 +219,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadConfi
   if (v.METRICS_REQUIRE_TOKEN && v.API_TOKEN === undefined) {
     combined.push("METRICS_REQUIRE_TOKEN is true but API_TOKEN is not set: set API_TOKEN (the bearer token /metrics and /openapi.json then need), or METRICS_REQUIRE_TOKEN=false");
   }
+  // The cluster's one subscription is made by whichever host holds it, and a delivery may reach any host.
+  if (v.REDIS_URL !== undefined && v.WEBHOOK_PUBLIC_URL !== undefined && v.WEBHOOK_VERIFICATION_TOKEN === undefined) {
+    combined.push("WEBHOOK_VERIFICATION_TOKEN is not set but REDIS_URL and WEBHOOK_PUBLIC_URL are: every host of a cluster must check deliveries with the same token; set WEBHOOK_VERIFICATION_TOKEN to one value on all of them");
+  }
   for (const name of ["HOST_ID", "CLUSTER_MAX_CONCURRENT_CALLS"] as const) {
     if (v[name] !== undefined && v.REDIS_URL === undefined) combined.push(`${name} is set but REDIS_URL is not: ${name} only means something in a cluster; set REDIS_URL, or unset ${name}`);
   }

@@ -15,6 +15,7 @@ import { CallRegistry, type Call } from "./calls.ts";
 import type { CallAction, Cluster, ClusterStatus } from "./cluster/cluster.ts";
 import { ClusterCalls } from "./cluster/cluster-calls.ts";
 import { createCluster } from "./cluster/create.ts";
+import { SharedSubscription } from "./cluster/shared-subscription.ts";
 import type { Config } from "./config.ts";
 import { Metrics } from "./metrics.ts";
 import { Outbound, type PlaceCallOptions } from "./outbound.ts";
@@ -56,6 +57,8 @@ export class Host {
   private readonly callControl: CallControl;
   private readonly actions: CallActions;
   private subscription: SubscriptionKeeper | undefined;
+  /** In a cluster, the extension's one subscription, held by one host at a time. */
+  private sharedSubscription: SharedSubscription | undefined;
   private stopping = false;
   /** Set by the drain: no new call is taken (each is left ringing for another host). */
   private draining = false;
@@ -120,7 +123,12 @@ export class Host {
       stopping,
     });
     this.link.on("event", (e) => this.onPageEvent(e));
-    this.webhooks = new WebhookReceiver(config.webhook.verificationToken ?? randomUUID().replace(/-/g, ""), (e) => this.onTelephonyEvent(e), log.child({ part: "webhooks" }));
+    this.webhooks = new WebhookReceiver(config.webhook.verificationToken ?? randomUUID().replace(/-/g, ""), (e, uuid) => this.onTelephonyEvent(e, uuid), log.child({ part: "webhooks" }));
+    if (clustered) {
+      // Each delivery is handled once, by every host: the call rings on all of them, and the claims decide.
+      this.cluster.onEvent((e) => this.answering.onTelephonyEvent(e));
+      if (config.webhook.publicUrl) this.sharedSubscription = new SharedSubscription(this.cluster, () => this.subscriptionKeeper(), log.child({ part: "subscription" }));
+    }
   }
 
   status(): HostStatus {
@@ -174,15 +182,8 @@ export class Host {
     }
     await this.link.listen(await buildPage());
     await this.phone.start(provisioned);
-    if (this.config.webhook.publicUrl) {
-      this.subscription = new SubscriptionKeeper(
-        this.rc,
-        `${this.config.webhook.publicUrl}/webhooks/ringcentral`,
-        this.webhooks.verificationToken,
-        this.config.webhook.subscriptionExpiresS,
-        this.log.child({ part: "subscription" }),
-        this.metrics.webhookSubscribed,
-      );
+    if (this.config.webhook.publicUrl && this.cluster.mode === "local") {
+      this.subscription = this.subscriptionKeeper();
       try {
         await this.subscription.start();
       } catch (err) {
@@ -200,6 +201,7 @@ export class Host {
     this.stopped.abort();
     this.log.info({ calls: this.calls.active().length }, "host: stopping");
     await this.subscription?.stop();
+    await this.sharedSubscription?.stop();
     await Promise.all(this.calls.active().map((c) => this.lifecycle.hangup(c.id, "shutdown")));
     // Calls whose end the page has not reported yet are ended here, so their recordings close.
     this.lifecycle.finishAll("shutdown");
@@ -260,10 +262,16 @@ export class Host {
     return this.callControl.transfer(callId, target, mode);
   }
 
-  /** A telephony/sessions event from RingCentral's webhook (deduplicated by the receiver). */
-  onTelephonyEvent(event: TelephonyEvent): void {
+  /** A telephony/sessions event from RingCentral's webhook (deduplicated by the receiver; in a cluster, across hosts too). */
+  onTelephonyEvent(event: TelephonyEvent, uuid?: string): void {
     this.metrics.webhookEvents.inc();
-    this.answering.onTelephonyEvent(event);
+    if (this.cluster.mode === "redis" && uuid) void this.cluster.shareEvent(uuid, event);
+    else this.answering.onTelephonyEvent(event);
+  }
+
+  private subscriptionKeeper(): SubscriptionKeeper {
+    const { publicUrl, subscriptionExpiresS } = this.config.webhook;
+    return new SubscriptionKeeper(this.rc, `${publicUrl}/webhooks/ringcentral`, this.webhooks.verificationToken, subscriptionExpiresS, this.log.child({ part: "subscription" }), this.metrics.webhookSubscribed);
   }
 
   private onPageEvent(e: PageEvent): void {

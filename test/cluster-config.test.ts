@@ -53,6 +53,12 @@ describe("cluster settings", () => {
     ]);
   });
 
+  it("webhooks in a cluster need one WEBHOOK_VERIFICATION_TOKEN on every host (a delivery may reach any of them)", () => {
+    const env = { ...valid, REDIS_URL: "redis://redis:6379", WEBHOOK_PUBLIC_URL: "https://bot.example.com" };
+    expect(problemsOf(env)).toEqual([expect.stringMatching(/^WEBHOOK_VERIFICATION_TOKEN is not set but REDIS_URL and WEBHOOK_PUBLIC_URL are: /)]);
+    expect(loadConfig({ ...env, WEBHOOK_VERIFICATION_TOKEN: "tok-0123456789abcdef" }).webhook.publicUrl).toBe("https://bot.example.com");
+  });
+
   it("describeConfig hides the Redis password", () => {
     const described = JSON.stringify(describeConfig(loadConfig({ ...valid, REDIS_URL: `redis://user:${PASSWORD}@redis:6379/0` })));
     expect(described).not.toContain(PASSWORD);

@@ -1,3 +1,5 @@
+import type { TelephonyEvent } from "../webhooks.ts";
+
 /**
  * The one seam between a host and the other hosts of its extension. `LocalCluster` is a host on
  * its own (REDIS_URL unset: every claim granted, no lease, nothing shared); `RedisCluster` shares
@@ -154,6 +156,12 @@ export interface Cluster {
   callIdForSession(telephonySessionId: string): Promise<string | undefined>;
   /** Asks the owner of `record` to act on it; throws errors with `status` (503: the owner is gone). */
   forward(record: CallRecord, action: CallAction): Promise<CallView>;
+  /** Webhook mode: every host hears each telephony event once (set before join). */
+  onEvent(listener: (event: TelephonyEvent) => void): void;
+  /** An event this host's receiver accepted (uuid: the delivery's): handled once across the cluster. */
+  shareEvent(uuid: string, event: TelephonyEvent): Promise<void>;
+  /** Bids for the extension's one webhook subscription (set before join): the listener hears each change of lead. */
+  onLeadership(listener: (leading: boolean) => void): void;
   /** Leaves: lease and heartbeat removed at once, so others need not wait for the TTL. */
   stop(): Promise<void>;
 }

@@ -1,3 +1,4 @@
+import type { TelephonyEvent } from "../webhooks.ts";
 import type { CallAction, CallRecord, CallView, ClaimResult, Cluster, ClusterStatus } from "./cluster.ts";
 import { statusError } from "./cluster.ts";
 
@@ -43,6 +44,21 @@ export class LocalCluster implements Cluster {
 
   async forward(record: CallRecord, _action: CallAction): Promise<CallView> {
     throw statusError(404, `no call ${record.view.id}`);
+  }
+
+  private listener: ((event: TelephonyEvent) => void) | undefined;
+
+  onEvent(listener: (event: TelephonyEvent) => void): void {
+    this.listener = listener;
+  }
+
+  async shareEvent(_uuid: string, event: TelephonyEvent): Promise<void> {
+    this.listener?.(event);
+  }
+
+  /** On its own a host always holds its subscription. */
+  onLeadership(listener: (leading: boolean) => void): void {
+    listener(true);
   }
 
   async stop(): Promise<void> {}

@@ -15,9 +15,11 @@ import {
   type ClusterTiming,
   type OwnedCall,
 } from "./cluster.ts";
+import type { TelephonyEvent } from "../webhooks.ts";
 import { RedisCalls } from "./redis-calls.ts";
 import { RedisClaims } from "./redis-claims.ts";
 import { connectWithin, openRedis, redactRedisUrl } from "./redis-connection.ts";
+import { RedisEvents } from "./redis-events.ts";
 import { ClusterKeys } from "./redis-keys.ts";
 import { RedisLeases } from "./redis-leases.ts";
 import { RedisLiveness } from "./redis-liveness.ts";
@@ -40,6 +42,7 @@ interface Joined {
   calls: RedisCalls;
   liveness: RedisLiveness;
   rpc: RedisRpc;
+  events: RedisEvents;
   member: ClusterMember;
 }
 
@@ -71,6 +74,9 @@ export class RedisCluster implements Cluster {
   private timers: NodeJS.Timeout[] = [];
   private ticking = false;
   private stopped = false;
+  private eventListener: ((event: TelephonyEvent) => void) | undefined;
+  private leadershipListener: ((leading: boolean) => void) | undefined;
+  private leading = false;
 
   constructor(private readonly o: RedisClusterOptions) {
     this.hostId = o.hostId;
@@ -110,8 +116,10 @@ export class RedisCluster implements Cluster {
     const { redis, hostId, timing } = this;
     const liveness = new RedisLiveness(redis, keys, hostId, timing);
     const rpc = new RedisRpc(redis, this.subscriber, keys, hostId, liveness, timing, this.log);
-    this.j = { keys, liveness, rpc, member, claims: new RedisClaims(redis, keys, hostId, timing), leases: new RedisLeases(redis, keys, hostId, timing), calls: new RedisCalls(redis, keys, hostId, timing) };
+    const events = new RedisEvents(redis, this.subscriber, keys, hostId, timing, this.log);
+    this.j = { keys, liveness, rpc, events, member, claims: new RedisClaims(redis, keys, hostId, timing), leases: new RedisLeases(redis, keys, hostId, timing), calls: new RedisCalls(redis, keys, hostId, timing) };
     await rpc.start(member);
+    await events.start((e) => this.eventListener?.(e));
     await this.tick();
     this.timers.push(setInterval(() => void this.tick(), timing.heartbeatEveryMs), setInterval(() => void this.reap(), timing.reapEveryMs));
     for (const t of this.timers) t.unref();
@@ -183,12 +191,32 @@ export class RedisCluster implements Cluster {
     return this.joined().rpc.forward(record, action);
   }
 
+  onEvent(listener: (event: TelephonyEvent) => void): void {
+    this.eventListener = listener;
+  }
+
+  /** Redis away: handled here alone (the claims still keep any other host from answering it). */
+  async shareEvent(uuid: string, event: TelephonyEvent): Promise<void> {
+    if (!this.j || !this.connected) return void this.eventListener?.(event);
+    try {
+      await this.j.events.share(uuid, event);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, "cluster: could not share a webhook event; handled here only");
+      this.eventListener?.(event);
+    }
+  }
+
+  onLeadership(listener: (leading: boolean) => void): void {
+    this.leadershipListener = listener;
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     for (const t of this.timers) clearInterval(t);
     const j = this.j;
     if (j && this.connected) {
       try {
+        if (this.leading) await j.events.resign();
         // The last records (calls ended by the shutdown), then gone at once: no one waits for a TTL.
         await Promise.all(j.member.owned().map((c) => this.saveCall(c)));
         await j.leases.release();
@@ -236,6 +264,7 @@ export class RedisCluster implements Cluster {
       const owned = j.member.owned();
       const claimKeys = owned.filter((c) => c.claimKey && c.view.state !== "ended").map((c) => c.claimKey!);
       for (const lost of await j.claims.renew(claimKeys)) this.log.error({ claim: lost }, "cluster: a claim of a call in progress here is held by another host");
+      if (this.leadershipListener) await this.bidForLead(j, this.leadershipListener);
       await Promise.all(owned.map((c) => this.saveCall(c)));
       this.hostCount = (await j.liveness.hosts()).length;
     } catch (err) {
@@ -243,6 +272,15 @@ export class RedisCluster implements Cluster {
     } finally {
       this.ticking = false;
     }
+  }
+
+  /** The subscription's lease: taken when free (its holder stopped or was lost), renewed while held. */
+  private async bidForLead(j: Joined, listener: (leading: boolean) => void): Promise<void> {
+    const leading = await j.events.lead();
+    if (leading === this.leading) return;
+    this.leading = leading;
+    this.log.info({ leading }, leading ? "cluster: this host holds the webhook subscription" : "cluster: another host holds the webhook subscription now");
+    listener(leading);
   }
 
   private async renewLease(j: Joined, lease: { slot: number; instanceId: string }): Promise<void> {

@@ -62,6 +62,18 @@ export class ClusterKeys {
   session(telephonySessionId: string): string {
     return `${this.prefix}session:${telephonySessionId}`;
   }
+  /** STRING host id, PX leaseTtlMs: the host that holds the extension's one webhook subscription. */
+  get subscriber(): string {
+    return `${this.prefix}subscriber`;
+  }
+  /** STRING, PX 10 min: a webhook delivery's uuid, taken by the first host that received it. */
+  event(uuid: string): string {
+    return `${this.prefix}event:${uuid}`;
+  }
+  /** Pub/sub: each webhook event, once, to every host. */
+  get events(): string {
+    return `${this.prefix}events`;
+  }
   /** Pub/sub: actions forwarded to a host, and the answers coming back to the asker. */
   requests(hostId: string): string {
     return `${this.prefix}rpc:${hostId}`;

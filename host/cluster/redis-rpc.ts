@@ -83,6 +83,8 @@ export class RedisRpc {
   }
 
   private async onMessage(channel: string, message: string): Promise<void> {
+    // The subscriber carries other channels too (webhook events).
+    if (channel !== this.keys.replies(this.hostId) && channel !== this.keys.requests(this.hostId)) return;
     let body: unknown;
     try {
       body = JSON.parse(message);

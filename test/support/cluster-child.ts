@@ -5,7 +5,7 @@
  */
 import { ClusterTestHost, Line } from "./cluster-hosts.ts";
 
-const host = await ClusterTestHost.start(process.env.REDIS_URL!, { hostId: process.env.HOST_ID!, extensionId: process.env.EXTENSION_ID!, slots: 4 });
+const host = await ClusterTestHost.start(process.env.REDIS_URL!, { hostId: process.env.HOST_ID!, extensionId: process.env.EXTENSION_ID!, slots: 4, bid: process.env.BID === "1" });
 const line = new Line([host]);
 const sessions = (process.env.CALLS ?? "").split(",").filter(Boolean);
 for (const s of sessions) await line.ring(s);
@@ -16,5 +16,5 @@ for (;;) {
   if (listed.length === sessions.length) break;
   await new Promise((r) => setTimeout(r, 20));
 }
-process.stdout.write(`${JSON.stringify({ ready: true, hostId: host.id, instanceId: host.instanceId, slot: host.cluster.status().instanceSlot, calls })}\n`);
+process.stdout.write(`${JSON.stringify({ ready: true, hostId: host.id, instanceId: host.instanceId, slot: host.cluster.status().instanceSlot, leading: host.leading, calls })}\n`);
 setInterval(() => {}, 60_000);

@@ -16,6 +16,7 @@ import { ClusterCalls } from "../../host/cluster/cluster-calls.ts";
 import { RedisCluster } from "../../host/cluster/redis-cluster.ts";
 import type { AnswerConfig } from "../../host/config.ts";
 import { Metrics } from "../../host/metrics.ts";
+import type { TelephonyEvent } from "../../host/webhooks.ts";
 import { FakePage, FakeStreams, quietLog } from "./fake-page.ts";
 
 export interface ClusterHostOptions {
@@ -29,6 +30,8 @@ export interface ClusterHostOptions {
   timing?: Partial<ClusterTiming>;
   /** Take an instance lease at start (default true). */
   lease?: boolean;
+  /** Bid for the cluster's webhook subscription. */
+  bid?: boolean;
 }
 
 export class ClusterTestHost {
@@ -42,6 +45,10 @@ export class ClusterTestHost {
   readonly actions: CallActions;
   instanceId: string | undefined;
   draining = false;
+  /** Webhook mode: the events this host handled, and the Call Control answers it asked for (with its device). */
+  readonly events: TelephonyEvent[] = [];
+  readonly fetched: Array<{ telephonySessionId: string; deviceId: string }> = [];
+  leading = false;
   /** Called when this host's page is told to answer a call (Line cancels the other forks). */
   onAnswer: ((call: Call) => void) | undefined;
   private readonly abort = new AbortController();
@@ -74,7 +81,8 @@ export class ClusterTestHost {
       sampleRate: 8000,
       stopping: () => false,
       extensionId: () => o.extensionId,
-      fetchCall: () => Promise.reject(new Error("no Call Control here")),
+      // As RingCentral does on a Call Control answer: the INVITE comes to the device that asked (see fetchedHere).
+      fetchCall: async (telephonySessionId) => void this.fetched.push({ telephonySessionId, deviceId: `device-${o.hostId}` }),
       claims: this.clusterCalls,
       draining: () => this.draining,
     });
@@ -93,6 +101,12 @@ export class ClusterTestHost {
 
   static async start(redisUrl: string, o: ClusterHostOptions): Promise<ClusterTestHost> {
     const h = new ClusterTestHost(redisUrl, o);
+    // As Host wires it: each delivery handled once, heard by every host; the subscription's lease bid for.
+    h.cluster.onEvent((e) => {
+      h.events.push(e);
+      h.answering.onTelephonyEvent(e);
+    });
+    if (o.bid) h.cluster.onLeadership((leading) => (h.leading = leading));
     await h.cluster.connect();
     await h.cluster.join(o.extensionId, h.actions.member(o.hostId));
     if (o.lease !== false) h.instanceId = await h.cluster.leaseInstance(h.abort.signal);
