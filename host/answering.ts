@@ -158,6 +158,7 @@ export class Answering {
     // Never declined: a 603 from one instance could end the call for a host that has a slot.
     if (slot === undefined) return void this.leaveRinging(call, `no free slot (MAX_CONCURRENT_CALLS ${this.d.calls.slots})`);
     const claim = await this.d.claims!.claim(call);
+    this.d.metrics.clusterClaims.inc({ result: claim.claimed ? "claimed" : claim.refusal });
     // The call may have ended while Redis answered (CANCEL: another instance answered, or the caller gave up).
     const ended = (call as { state: string }).state === "ended";
     if (claim.claimed && !ended) return slot;

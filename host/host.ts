@@ -75,6 +75,7 @@ export class Host {
     this.calls = new CallRegistry(config.answer.maxConcurrentCalls);
     this.cluster = createCluster(config, log.child({ part: "cluster" }));
     const clustered = this.cluster.mode === "redis";
+    this.metrics.clusterReadiness = () => this.cluster.status().ready;
     // In a cluster the per-minute window is the cluster's (checked with the claim); local rules keep the rest.
     this.clusterCalls = new ClusterCalls(this.calls, this.cluster, { maxActive: config.cluster?.maxConcurrentCalls, maxPerMinute: config.answer.maxPerMinute }, log);
     this.rc = new RingCentral(config.ringcentral, config.sipInfoCachePath, log.child({ part: "ringcentral" }), { retries: this.metrics.restRetries });

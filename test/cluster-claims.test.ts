@@ -65,6 +65,9 @@ describe("claims", () => {
           expect(hosts.map((h) => h.declined())).toEqual([0, 0, 0]);
           // Redis counts what was taken: the cluster-wide count is the truth the next claim checks.
           expect(await raw.zcard(keys.active)).toBe(total);
+          // rcvh_cluster_claims_total says the same: `claimed` once per answered call.
+          const claimed = await Promise.all(hosts.map(async (h) => (await h.metrics.clusterClaims.get()).values.find((v) => v.labels.result === "claimed")?.value ?? 0));
+          expect(claimed.reduce((a, b) => a + b, 0)).toBe(total);
           checked++;
         } finally {
           await stop();

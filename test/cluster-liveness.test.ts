@@ -115,7 +115,7 @@ describe("instance leases", () => {
       expect(status.ready).toBe(false);
       expect(status.reason).toMatch(/RingCentral registers at most 5 WebPhone instances per extension/);
       // It claims nothing meanwhile, and nobody lost a lease to it.
-      expect(await sixth.cluster.claim("tsid:s-six", {})).toEqual({ claimed: false, reason: status.reason });
+      expect(await sixth.cluster.claim("tsid:s-six", {})).toEqual({ claimed: false, reason: status.reason, refusal: "unavailable" });
       expect(five.map((h) => h.cluster.status().instanceSlot).sort()).toEqual([0, 1, 2, 3, 4]);
 
       const leaving = five[2];

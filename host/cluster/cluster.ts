@@ -73,7 +73,9 @@ export interface LocalState {
   draining: boolean;
 }
 
-export type ClaimResult = { claimed: true } | { claimed: false; reason: string };
+/** Not claimed: another host has (or had) the call, a cluster-wide limit, or the cluster is out of reach. */
+export type ClaimRefusal = "taken" | "limit" | "unavailable";
+export type ClaimResult = { claimed: true } | { claimed: false; reason: string; refusal: ClaimRefusal };
 
 /** Limits a claim checks atomically, cluster-wide. */
 export interface ClaimLimits {

@@ -105,7 +105,7 @@ export class RedisClaims {
       : what === "ended" ? `already handled by host ${who}`
       : what === "max-active" ? `at CLUSTER_MAX_CONCURRENT_CALLS (${limits.maxActive}) across the cluster`
       : `at ANSWER_MAX_PER_MINUTE (${limits.maxPerMinute}) across the cluster`;
-    return { claimed: false, reason };
+    return { claimed: false, reason, refusal: what === "taken" || what === "ended" ? "taken" : "limit" };
   }
 
   async release(claimKey: string, how: "ended" | "abandoned"): Promise<void> {

@@ -154,13 +154,14 @@ export class RedisCluster implements Cluster {
   }
 
   async claim(key: string, limits: ClaimLimits): Promise<ClaimResult> {
-    if (!this.connected) return { claimed: false, reason: "cluster unavailable: Redis unreachable" };
-    if (this.stopped || !this.j) return { claimed: false, reason: "not in the cluster" };
-    if (this.leaseProblem) return { claimed: false, reason: this.leaseProblem };
+    const refusal = "unavailable" as const;
+    if (!this.connected) return { claimed: false, reason: "cluster unavailable: Redis unreachable", refusal };
+    if (this.stopped || !this.j) return { claimed: false, reason: "not in the cluster", refusal };
+    if (this.leaseProblem) return { claimed: false, reason: this.leaseProblem, refusal };
     try {
       return await this.j.claims.claim(key, limits);
     } catch (err) {
-      return { claimed: false, reason: `cluster unavailable: ${(err as Error).message}` };
+      return { claimed: false, reason: `cluster unavailable: ${(err as Error).message}`, refusal };
     }
   }
 

@@ -43,6 +43,7 @@ export class ClusterTestHost {
   readonly cluster: RedisCluster;
   readonly clusterCalls: ClusterCalls;
   readonly actions: CallActions;
+  readonly metrics = new Metrics();
   instanceId: string | undefined;
   draining = false;
   /** Webhook mode: the events this host handled, and the Call Control answers it asked for (with its device). */
@@ -59,7 +60,7 @@ export class ClusterTestHost {
   ) {
     const answer: AnswerConfig = { mode: "auto", maxConcurrentCalls: o.slots ?? 2, allow: [], deny: [], refusedAction: "ring", ...o.answer };
     const calls = (this.calls = new CallRegistry(answer.maxConcurrentCalls));
-    const metrics = new Metrics();
+    const metrics = this.metrics;
     const page = this.page;
     this.lifecycle = new CallLifecycle({ calls, page, metrics, log: quietLog, sampleRate: 8000 });
     const lifecycle = this.lifecycle;
