@@ -126,6 +126,8 @@ export class Host {
     this.link.on("event", (e) => this.onPageEvent(e));
     this.webhooks = new WebhookReceiver(config.webhook.verificationToken ?? randomUUID().replace(/-/g, ""), (e, uuid) => this.onTelephonyEvent(e, uuid), log.child({ part: "webhooks" }));
     if (clustered) {
+      // Two registrations with one instanceId take each other's calls: the host that lost its lease steps back.
+      this.cluster.onLeaseLost(() => void this.phone.unregister());
       // Each delivery is handled once, by every host: the call rings on all of them, and the claims decide.
       this.cluster.onEvent((e) => this.answering.onTelephonyEvent(e));
       if (config.webhook.publicUrl) this.sharedSubscription = new SharedSubscription(this.cluster, () => this.subscriptionKeeper(), log.child({ part: "subscription" }));

@@ -135,6 +135,25 @@ describe("instance leases", () => {
   });
 });
 
+describe("a lease lost while away", () => {
+  it("taken by another host meanwhile: this host steps back (unregisters), unready, claiming nothing", async () => {
+    const extensionId = nextExtension();
+    const keys = new ClusterKeys(extensionId);
+    const h = await ClusterTestHost.start(redis.url, { hostId: "away", extensionId });
+    try {
+      const slot = h.cluster.status().instanceSlot!;
+      // As if its lease had expired while it could not reach Redis, and another host took the slot.
+      await raw.set(keys.lease(slot), "intruder", "PX", 60_000);
+      await until(() => h.leaseLost, "the lease-lost signal", TIMING.heartbeatEveryMs * 3);
+      expect(h.cluster.status()).toMatchObject({ ready: false, reason: `instance lease ${slot} was taken by host intruder while this host was away from Redis: unregistered, not claiming calls; restart this host to take a free lease` });
+      expect(await h.cluster.claim("tsid:s-away", {})).toMatchObject({ claimed: false, refusal: "unavailable" });
+      expect(await raw.get(keys.lease(slot))).toBe("intruder");
+    } finally {
+      await h.stop();
+    }
+  });
+});
+
 describe("Redis itself", () => {
   it("killed mid-run: no claim succeeds, /ready's reason says why, calls go on; back: state written again, claiming again", async () => {
     const extensionId = nextExtension();

@@ -164,6 +164,8 @@ export interface Cluster {
   shareEvent(uuid: string, event: TelephonyEvent): Promise<void>;
   /** Bids for the extension's one webhook subscription (set before join): the listener hears each change of lead. */
   onLeadership(listener: (leading: boolean) => void): void;
+  /** The instance lease went to another host (this one was away from Redis past its TTL): both would register one instanceId. */
+  onLeaseLost(listener: () => void): void;
   /** Leaves: lease and heartbeat removed at once, so others need not wait for the TTL. */
   stop(): Promise<void>;
 }

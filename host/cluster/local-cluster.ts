@@ -61,5 +61,7 @@ export class LocalCluster implements Cluster {
     listener(true);
   }
 
+  onLeaseLost(): void {}
+
   async stop(): Promise<void> {}
 }

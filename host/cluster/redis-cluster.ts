@@ -77,6 +77,7 @@ export class RedisCluster implements Cluster {
   private eventListener: ((event: TelephonyEvent) => void) | undefined;
   private leadershipListener: ((leading: boolean) => void) | undefined;
   private leading = false;
+  private leaseLostListener: (() => void) | undefined;
 
   constructor(private readonly o: RedisClusterOptions) {
     this.hostId = o.hostId;
@@ -207,6 +208,10 @@ export class RedisCluster implements Cluster {
     }
   }
 
+  onLeaseLost(listener: () => void): void {
+    this.leaseLostListener = listener;
+  }
+
   onLeadership(listener: (leading: boolean) => void): void {
     this.leadershipListener = listener;
   }
@@ -291,9 +296,11 @@ export class RedisCluster implements Cluster {
       if (this.leaseProblem?.startsWith("instance lease")) this.leaseProblem = undefined;
       return;
     }
-    const problem = `instance lease ${lease.slot} was taken by host ${r.holder} while this host was away from Redis: not claiming calls; restart this host to take a free lease`;
-    if (problem !== this.leaseProblem) this.log.error(`cluster: ${problem}`);
+    const problem = `instance lease ${lease.slot} was taken by host ${r.holder} while this host was away from Redis: unregistered, not claiming calls; restart this host to take a free lease`;
+    if (problem === this.leaseProblem) return;
+    this.log.error(`cluster: ${problem}`);
     this.leaseProblem = problem;
+    this.leaseLostListener?.();
   }
 
   /** If this host is the reaper of the period: each lost host's calls end (`host-lost`), its claims and lease are freed. */

@@ -50,6 +50,8 @@ export class ClusterTestHost {
   readonly events: TelephonyEvent[] = [];
   readonly fetched: Array<{ telephonySessionId: string; deviceId: string }> = [];
   leading = false;
+  /** Set when the cluster says the instance lease went to another host (Host unregisters then). */
+  leaseLost = false;
   /** Called when this host's page is told to answer a call (Line cancels the other forks). */
   onAnswer: ((call: Call) => void) | undefined;
   private readonly abort = new AbortController();
@@ -108,6 +110,7 @@ export class ClusterTestHost {
       h.answering.onTelephonyEvent(e);
     });
     if (o.bid) h.cluster.onLeadership((leading) => (h.leading = leading));
+    h.cluster.onLeaseLost(() => (h.leaseLost = true));
     await h.cluster.connect();
     await h.cluster.join(o.extensionId, h.actions.member(o.hostId));
     if (o.lease !== false) h.instanceId = await h.cluster.leaseInstance(h.abort.signal);
