@@ -12,8 +12,8 @@ export class AnswerRules {
   constructor(private readonly config: AnswerConfig) {}
 
   check(from: string, activeCalls: number, nowMs = Date.now()): Verdict {
-    if (this.config.deny.some((r) => r.test(from))) return { answer: false, reason: `caller ${from} matches ANSWER_DENY` };
-    if (this.config.allow.length && !this.config.allow.some((r) => r.test(from))) return { answer: false, reason: `caller ${from} is not in ANSWER_ALLOW` };
+    const byCaller = this.refusesCaller(from);
+    if (byCaller) return { answer: false, reason: byCaller };
     if (activeCalls >= this.config.maxConcurrentCalls) return { answer: false, reason: `at MAX_CONCURRENT_CALLS (${this.config.maxConcurrentCalls})` };
     const max = this.config.maxPerMinute;
     if (max !== undefined) {
@@ -21,6 +21,13 @@ export class AnswerRules {
       if (this.answeredAtMs.length >= max) return { answer: false, reason: `at ANSWER_MAX_PER_MINUTE (${max})` };
     }
     return { answer: true };
+  }
+
+  /** Why ANSWER_DENY or ANSWER_ALLOW refuses this caller (the same on every host), if they do. */
+  refusesCaller(from: string): string | undefined {
+    if (this.config.deny.some((r) => r.test(from))) return `caller ${from} matches ANSWER_DENY`;
+    if (this.config.allow.length && !this.config.allow.some((r) => r.test(from))) return `caller ${from} is not in ANSWER_ALLOW`;
+    return undefined;
   }
 
   /** Counts an answered call against the per-minute rate. */

@@ -7,6 +7,7 @@ import type { CallLifecycle } from "./call-lifecycle.ts";
 import type { StreamFactory } from "./call-streams.ts";
 import type { Call, CallRegistry } from "./calls.ts";
 import type { AnswerConfig, PipelineConfig } from "./config.ts";
+import type { CallClaims } from "./cluster/cluster-calls.ts";
 import type { Metrics } from "./metrics.ts";
 import { WebhookAnswering } from "./webhook-answering.ts";
 import type { TelephonyEvent } from "./webhooks.ts";
@@ -31,6 +32,10 @@ export interface AnsweringDeps {
   extensionId(): string | undefined;
   /** Call Control answer of a call ringing elsewhere, aimed at this host's device; `signal` ends its retries. */
   fetchCall(telephonySessionId: string, partyId: string, signal: AbortSignal): Promise<void>;
+  /** The cluster's claims: absent, every call is this host's to take. */
+  claims?: CallClaims;
+  /** A draining host takes no new call: each is left ringing for another host. */
+  draining?(): boolean;
 }
 
 /**
@@ -40,6 +45,8 @@ export interface AnsweringDeps {
  */
 export class Answering {
   private readonly webhook: WebhookAnswering | undefined;
+  /** Cluster claims on this host, one after another (see claimInTurn). */
+  private turns: Promise<void> = Promise.resolve();
 
   constructor(private readonly d: AnsweringDeps) {
     if (d.answer.mode === "webhook") {
@@ -50,7 +57,7 @@ export class Answering {
           busyCalls: () => this.busyCalls(),
           answer: (call) => this.answer(call),
           refuse: (call, reason) => this.refuse(call, reason),
-          fetch: d.fetchCall,
+          fetch: (id, partyId, signal) => this.fetch(id, partyId, signal),
           stopping: d.stopping,
         },
         d.rules,
@@ -93,15 +100,13 @@ export class Answering {
   /** Dials the pipeline first, then answers: the caller hears the agent from the first moment. */
   async answer(call: Call): Promise<void> {
     if (this.d.stopping()) return;
-    const slot = this.d.calls.takeSlot();
-    if (slot === undefined) {
-      this.d.log.warn({ call: call.id, max: this.d.calls.slots }, "call: at MAX_CONCURRENT_CALLS, declining");
-      await this.d.page.request({ type: "decline", sipCallId: call.sipCallId }).catch(() => {});
-      this.d.calls.end(call, "capacity");
-      return;
-    }
+    if (this.d.draining?.()) return this.leaveRinging(call, "this host is draining");
+    // On its own the host takes a slot at once (nothing awaited before the call is `answering`).
+    const slot = this.d.claims?.clustered ? await this.claimInTurn(call) : this.d.calls.takeSlot();
+    if (slot === undefined) return this.d.claims?.clustered ? undefined : this.declineForCapacity(call);
     call.slot = slot;
     call.state = "answering";
+    this.d.calls.changed(call);
     this.d.rules.taken();
     const stream = this.d.streams.create(call, slot);
     call.stream = stream;
@@ -125,11 +130,73 @@ export class Answering {
     }
   }
 
+  /** A host on its own with no free slot (a race with outbound calls): declined (`capacity`). */
+  private async declineForCapacity(call: Call): Promise<void> {
+    this.d.log.warn({ call: call.id, max: this.d.calls.slots }, "call: at MAX_CONCURRENT_CALLS, declining");
+    await this.d.page.request({ type: "decline", sipCallId: call.sipCallId }).catch(() => {});
+    this.d.calls.end(call, "capacity");
+  }
+
+  /**
+   * In a cluster: one claim at a time on this host, so a slot given back by a lost claim is there
+   * for the next call (calls ring on every host at once, and no call is left for want of a slot a
+   * host still had).
+   */
+  private claimInTurn(call: Call): Promise<number | undefined> {
+    const turn = this.turns.then(() => this.claimWithSlot(call));
+    this.turns = turn.then(
+      () => {},
+      () => {},
+    );
+    return turn;
+  }
+
+  /** The slot first, then the claim: a host claims only a call it can take. */
+  private async claimWithSlot(call: Call): Promise<number | undefined> {
+    if (call.state === "ended") return undefined;
+    const slot = this.d.calls.takeSlot();
+    // Never declined: a 603 from one instance could end the call for a host that has a slot.
+    if (slot === undefined) return void this.leaveRinging(call, `no free slot (MAX_CONCURRENT_CALLS ${this.d.calls.slots})`);
+    const claim = await this.d.claims!.claim(call);
+    this.d.metrics.clusterClaims.inc({ result: claim.claimed ? "claimed" : claim.refusal });
+    // The call may have ended while Redis answered (CANCEL: another instance answered, or the caller gave up).
+    const ended = (call as { state: string }).state === "ended";
+    if (claim.claimed && !ended) return slot;
+    this.d.calls.returnSlot(slot);
+    if (!claim.claimed && !ended) this.leaveRinging(call, claim.reason);
+    return undefined;
+  }
+
   private async refuse(call: Call, reason: string): Promise<void> {
-    const action = this.d.answer.refusedAction;
+    // In a cluster only the caller rules (the same on every host) may decline: a 603 from one
+    // instance can end the call for all of them, and another host may have room for it.
+    const decline = this.d.answer.refusedAction === "decline" && (!this.d.claims?.clustered || this.d.rules.refusesCaller(call.from) !== undefined);
+    const action = decline ? "decline" : "ring";
     this.d.log.info({ call: call.id, from: call.from, reason, action }, "call: refused by the rules");
     call.endReason = `refused: ${reason}`;
-    if (action === "decline") await this.d.page.request({ type: "decline", sipCallId: call.sipCallId }).catch(() => {});
+    if (decline) await this.d.page.request({ type: "decline", sipCallId: call.sipCallId }).catch(() => {});
+  }
+
+  /** Not this host's call (another host has it, a limit, draining, Redis away): it rings on, never declined. */
+  private leaveRinging(call: Call, reason: string): void {
+    this.d.log.info({ call: call.id, from: call.from, reason }, "call: left ringing for another host");
+    call.endReason = `refused: ${reason}`;
+  }
+
+  /** Webhook mode: in a cluster the session is claimed before Call Control brings it here, so one host fetches it. */
+  private async fetch(telephonySessionId: string, partyId: string, signal: AbortSignal): Promise<void> {
+    const claims = this.d.claims;
+    if (claims?.clustered) {
+      if (this.d.draining?.()) return void this.d.log.info({ telephonySessionId }, "call control: not fetching, this host is draining");
+      const claim = await claims.claimSession(telephonySessionId);
+      if (!claim.claimed) return void this.d.log.info({ telephonySessionId, reason: claim.reason }, "call control: not fetching, another host takes it");
+    }
+    try {
+      await this.d.fetchCall(telephonySessionId, partyId, signal);
+    } catch (err) {
+      claims?.abandon(telephonySessionId);
+      throw err;
+    }
   }
 
   /** Answered or being answered: ringing calls do not count against the cap. */

@@ -1,7 +1,7 @@
 import express, { type NextFunction, type Request, type Response, type Router } from "express";
 import { z } from "zod";
 import { secretEquals } from "../bridge/secret-equal.ts";
-import { callView } from "./calls.ts";
+import type { CallAction } from "./cluster/cluster.ts";
 import type { Host } from "./host.ts";
 import { jsonBody } from "./http-body.ts";
 
@@ -28,6 +28,11 @@ export const schemas = {
 
 type Handler = (req: Request, res: Response) => Promise<void> | void;
 
+/** What the API needs of the host (the cluster tests serve it from several hosts in one process). */
+export type ApiHost = Pick<Host, "placeCall" | "listCalls" | "viewCall" | "act">;
+
+const ERROR_NAMES: Record<number, string> = { 404: "not_found", 409: "conflict", 503: "unavailable", 504: "timeout" };
+
 function bad(res: Response, err: z.ZodError): void {
   res.status(400).json({ error: "bad_request", message: err.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "), fields: err.issues.map((i) => i.path.join(".")) });
 }
@@ -48,7 +53,7 @@ export function bearerAuth(apiToken: string | undefined) {
  * body validated with a schema; 400 names the field, 404 for an unknown call, 409 when the call
  * is in the wrong state for the request.
  */
-export function apiRouter(host: Host, apiToken: string | undefined): Router {
+export function apiRouter(host: ApiHost, apiToken: string | undefined): Router {
   const r = express.Router();
   r.use("/calls", bearerAuth(apiToken), ...jsonBody("32kb"));
 
@@ -59,14 +64,9 @@ export function apiRouter(host: Host, apiToken: string | undefined): Router {
         await fn(req, res);
       } catch (err) {
         const e = err as Error & { status?: number };
-        res.status(e.status ?? 500).json({ error: e.status === 409 ? "conflict" : "error", message: e.message });
+        res.status(e.status ?? 500).json({ error: ERROR_NAMES[e.status ?? 500] ?? "error", message: e.message });
       }
     };
-  const call = (req: Request, res: Response) => {
-    const c = host.calls.get(String(req.params.id));
-    if (!c) res.status(404).json({ error: "not_found", message: `no call ${req.params.id}` });
-    return c;
-  };
   const withBody =
     <T extends z.ZodType>(schema: T, fn: (req: Request, res: Response, body: z.infer<T>) => Promise<void> | void): Handler =>
     (req, res) => {
@@ -75,47 +75,34 @@ export function apiRouter(host: Host, apiToken: string | undefined): Router {
       return fn(req, res, parsed.data);
     };
 
-  r.get("/calls", (_req, res) => void res.json({ records: host.calls.list().map(callView) }));
-  r.get("/calls/:id", (req, res) => {
-    const c = call(req, res);
-    if (c) res.json(callView(c));
-  });
+  r.get("/calls", guard(async (_req, res) => void res.json(await host.listCalls())));
+  r.get(
+    "/calls/:id",
+    guard(async (req, res) => {
+      const view = await host.viewCall(String(req.params.id));
+      if (!view) return void res.status(404).json({ error: "not_found", message: `no call ${req.params.id}` });
+      res.json(view);
+    }),
+  );
   r.post(
     "/calls",
     guard(
       withBody(schemas.placeCall, async (_req, res, body) => {
         const c = await host.placeCall(body.to, body.from, { pipelineUrl: body.pipelineUrl, customParameters: body.customParameters, amd: body.amd });
-        res.status(201).json(callView(c));
+        res.status(201).json(await host.viewCall(c.id));
       }),
     ),
   );
-  const action = (path: string, fn: (id: string) => Promise<void>) =>
-    r.post(
-      `/calls/:id/${path}`,
-      guard(async (req, res) => {
-        const c = call(req, res);
-        if (!c) return;
-        await fn(c.id);
-        res.json(callView(c));
-      }),
-    );
-  action("hangup", (id) => host.hangup(id, "api-hangup"));
-  for (const verb of ["hold", "unhold", "mute", "unmute"] as const) action(verb, (id) => host.control(id, verb));
-  const bodyAction = <T extends z.ZodType>(path: string, schema: T, fn: (id: string, body: z.infer<T>) => Promise<void>) =>
-    r.post(
-      `/calls/:id/${path}`,
-      guard(
-        withBody(schema, async (req, res, body) => {
-          const c = call(req, res);
-          if (!c) return;
-          await fn(c.id, body);
-          res.json(callView(c));
-        }),
-      ),
-    );
-  bodyAction("dtmf", schemas.dtmf, (id, b) => host.sendDtmf(id, b.digits));
-  bodyAction("transfer", schemas.transfer, (id, b) => host.transfer(id, b.target, b.mode));
-  bodyAction("recording", schemas.recording, (id, b) => host.control(id, "recording", b.action));
+  // Done here, or (in a cluster) by the host that owns the call: the answer is the call's view either way.
+  const action = (path: string, what: CallAction) =>
+    r.post(`/calls/:id/${path}`, guard(async (req, res) => void res.json(await host.act(String(req.params.id), what))));
+  action("hangup", { kind: "hangup", reason: "api-hangup" });
+  for (const verb of ["hold", "unhold", "mute", "unmute"] as const) action(verb, { kind: "control", verb });
+  const bodyAction = <T extends z.ZodType>(path: string, schema: T, what: (body: z.infer<T>) => CallAction) =>
+    r.post(`/calls/:id/${path}`, guard(withBody(schema, async (req, res, body) => void res.json(await host.act(String(req.params.id), what(body))))));
+  bodyAction("dtmf", schemas.dtmf, (b) => ({ kind: "dtmf", digits: b.digits }));
+  bodyAction("transfer", schemas.transfer, (b) => ({ kind: "transfer", target: b.target, mode: b.mode }));
+  bodyAction("recording", schemas.recording, (b) => ({ kind: "control", verb: "recording", action: b.action }));
   return r;
 }
 
@@ -133,7 +120,8 @@ export function openApi(): Record<string, unknown> {
     "415": { description: "the body is not application/json in UTF-8, or is compressed" },
     "500": { description: "RingCentral or the page refused the request; `message` says why" },
     "502": { description: "transfer only: RingCentral refused the transfer; the call is back with the pipeline (a fresh `start`)" },
-    "503": { description: "API_TOKEN is not set on the host" },
+    "503": { description: "API_TOKEN is not set on the host; or, in a cluster, the host that owns the call is gone or Redis is unreachable" },
+    "504": { description: "in a cluster: the host that owns the call did not answer in time" },
   };
   const post = (summary: string, b?: z.ZodType) => ({ post: { summary, ...(b && { requestBody: body(b) }), responses: { "200": callResponse, ...errors } } });
   return {
@@ -164,13 +152,14 @@ export function openApi(): Record<string, unknown> {
             amd: { type: ["object", "null"], properties: { result: { enum: ["human", "machine", "unknown"] }, reason: { type: "string" }, atMs: { type: "number" } } },
             recording: { type: ["object", "null"], properties: { path: { type: "string" }, durationMs: { type: "number" } } },
             stream: { type: ["object", "null"], description: "frame counters of the call's stream (callerFrames, agentSamples, marksPlayed, underruns, dtmfIn, …)" },
+            host: { type: "string", description: "in a cluster (REDIS_URL): the id of the host that owns the call" },
           },
         },
       },
     },
     paths: {
       "/calls": {
-        get: { summary: "list calls (active and recent)", responses: { "200": { description: "{records: Call[]}" } } },
+        get: { summary: "list calls (active and recent; in a cluster, every host's)", responses: { "200": { description: "{records: Call[], partial?: string} (`partial`: Redis unreachable, only this host's calls)" } } },
         post: { summary: "place an outbound call", requestBody: body(schemas.placeCall), responses: { "201": callResponse, ...errors } },
       },
       "/calls/{id}": { get: { summary: "one call", responses: { "200": callResponse, "404": errors["404"] } } },

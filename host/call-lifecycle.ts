@@ -37,6 +37,7 @@ export class CallLifecycle {
     call.codec = e.codec;
     call.telephonySessionId ??= e.telephonySessionId;
     call.partyId ??= e.partyId;
+    this.d.calls.changed(call);
     this.d.log.info({ call: call.id, codec: e.codec, telephonySessionId: call.telephonySessionId }, "call: answered");
     this.d.metrics.callsAnswered.inc({ direction: call.direction });
     this.d.metrics.callsActive.set(this.d.calls.active().length);

@@ -45,6 +45,7 @@ export class CallRegistry {
   private readonly heldSlots = new Set<number>();
   /** Ended calls kept for GET /calls (bounded). */
   private readonly history: string[] = [];
+  private readonly listeners: Array<(call: Call) => void> = [];
 
   constructor(readonly slots: number, private readonly keepEnded = 200) {
     this.freeSlots = Array.from({ length: slots }, (_, i) => slots - 1 - i);
@@ -54,7 +55,18 @@ export class CallRegistry {
     const call: Call = { id: randomUUID(), createdAtMs: Date.now(), state: "ringing", ...init };
     this.calls.set(call.id, call);
     this.bySip.set(call.sipCallId, call);
+    this.changed(call);
     return call;
+  }
+
+  /** Hears every change of a call's state (the cluster writes its records from it). */
+  onChange(listener: (call: Call) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** A call changed state outside the registry (answering, answered): its listeners hear it. */
+  changed(call: Call): void {
+    for (const listener of this.listeners) listener(call);
   }
 
   get(id: string): Call | undefined {
@@ -106,6 +118,7 @@ export class CallRegistry {
     this.bySip.delete(call.sipCallId);
     this.history.push(call.id);
     while (this.history.length > this.keepEnded) this.calls.delete(this.history.shift()!);
+    this.changed(call);
     return true;
   }
 }

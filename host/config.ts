@@ -1,4 +1,6 @@
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
+import { hostname } from "node:os";
 import dotenv from "dotenv";
 import { z } from "zod";
 import { MAX_SLOTS } from "../bridge/page-frames.ts";
@@ -50,6 +52,17 @@ export interface Config {
   recordingsDir?: string;
   logLevel: LogLevel;
   sipInfoCachePath: string;
+  /** Absent (REDIS_URL unset): a host on its own. */
+  cluster?: ClusterConfig;
+}
+
+/** Several hosts on one extension acting as one, through Redis (docs/ARCHITECTURE.md, "Cluster"). */
+export interface ClusterConfig {
+  redisUrl: string;
+  /** This host's name in the cluster: HOST_ID, else the machine's hostname and 6 random hex digits. */
+  hostId: string;
+  /** CLUSTER_MAX_CONCURRENT_CALLS: inbound calls in progress across all hosts. */
+  maxConcurrentCalls?: number;
 }
 
 export interface AnswerConfig {
@@ -88,7 +101,7 @@ export class ConfigError extends Error {
 }
 
 // Values never echoed in a message (a pipeline URL may carry an access token).
-const SECRET_VARS = new Set(["RINGCENTRAL_CLIENT_SECRET", "RINGCENTRAL_JWT_TOKEN", "PIPELINE_URL", "API_TOKEN", "WEBHOOK_VERIFICATION_TOKEN"]);
+const SECRET_VARS = new Set(["RINGCENTRAL_CLIENT_SECRET", "RINGCENTRAL_JWT_TOKEN", "PIPELINE_URL", "API_TOKEN", "WEBHOOK_VERIFICATION_TOKEN", "REDIS_URL"]);
 
 // Built per load: the protocol list (bridge/pipeline/index.ts) decides which PIPELINE_* exist.
 const schemas = () => ({
@@ -151,6 +164,16 @@ const schemas = () => ({
     .optional(),
   LOG_LEVEL: oneOf(["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info suits production, debug for troubleshooting").default("info"),
   SIP_INFO_CACHE: z.string().default(".cache/sip-info.json"),
+  // May carry a password: never echoed (SECRET_VARS), redacted in describeConfig.
+  REDIS_URL: z
+    .string()
+    .pipe(urlWith(["redis:", "rediss:"], (u) => `is set but ${describeScheme(u)}, not redis:// or rediss://: set it to the Redis the hosts share, e.g. redis://redis:6379/0, or leave it unset to run this host on its own`))
+    .optional(),
+  HOST_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, { error: (iss) => `must be 1-64 letters, digits, . _ or -, got "${String(iss.input)}": it names this host in the cluster (default: the hostname and 6 random hex digits)` })
+    .optional(),
+  CLUSTER_MAX_CONCURRENT_CALLS: integer(1, 100_000, "a positive whole number", "the most inbound calls in progress across all hosts, e.g. 40").optional(),
 });
 
 // Unset and empty mean the same thing: `.env.example` leaves optional values empty.
@@ -196,6 +219,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadConfi
   if (v.METRICS_REQUIRE_TOKEN && v.API_TOKEN === undefined) {
     combined.push("METRICS_REQUIRE_TOKEN is true but API_TOKEN is not set: set API_TOKEN (the bearer token /metrics and /openapi.json then need), or METRICS_REQUIRE_TOKEN=false");
   }
+  // The cluster's one subscription is made by whichever host holds it, and a delivery may reach any host.
+  if (v.REDIS_URL !== undefined && v.WEBHOOK_PUBLIC_URL !== undefined && v.WEBHOOK_VERIFICATION_TOKEN === undefined) {
+    combined.push("WEBHOOK_VERIFICATION_TOKEN is not set but REDIS_URL and WEBHOOK_PUBLIC_URL are: every host of a cluster must check deliveries with the same token; set WEBHOOK_VERIFICATION_TOKEN to one value on all of them");
+  }
+  for (const name of ["HOST_ID", "CLUSTER_MAX_CONCURRENT_CALLS"] as const) {
+    if (v[name] !== undefined && v.REDIS_URL === undefined) combined.push(`${name} is set but REDIS_URL is not: ${name} only means something in a cluster; set REDIS_URL, or unset ${name}`);
+  }
   if (combined.length) throw new ConfigError(combined);
   return {
     ringcentral: {
@@ -232,6 +262,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadConfi
     ...(v.RECORDINGS_DIR !== undefined && { recordingsDir: v.RECORDINGS_DIR }),
     logLevel: v.LOG_LEVEL,
     sipInfoCachePath: v.SIP_INFO_CACHE,
+    ...(v.REDIS_URL !== undefined && {
+      cluster: {
+        redisUrl: v.REDIS_URL,
+        hostId: v.HOST_ID ?? `${hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 50)}-${randomBytes(3).toString("hex")}`,
+        ...(v.CLUSTER_MAX_CONCURRENT_CALLS !== undefined && { maxConcurrentCalls: v.CLUSTER_MAX_CONCURRENT_CALLS }),
+      },
+    }),
   };
 }
 
@@ -293,5 +330,6 @@ export function describeConfig(config: Config | ConfigWithOptionalCredentials): 
     recordingsDir: config.recordingsDir ?? "(off)",
     logLevel: config.logLevel,
     sipInfoCachePath: config.sipInfoCachePath,
+    cluster: config.cluster ? { ...config.cluster, redisUrl: redactUrl(config.cluster.redisUrl) } : "(off: REDIS_URL unset)",
   };
 }

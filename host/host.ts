@@ -10,7 +10,12 @@ import { Answering } from "./answering.ts";
 import { CallControl, type ControlVerb } from "./call-control.ts";
 import { CallLifecycle } from "./call-lifecycle.ts";
 import { CallStreams } from "./call-streams.ts";
+import { CallActions } from "./call-actions.ts";
 import { CallRegistry, type Call } from "./calls.ts";
+import type { CallAction, Cluster, ClusterStatus } from "./cluster/cluster.ts";
+import { ClusterCalls } from "./cluster/cluster-calls.ts";
+import { createCluster } from "./cluster/create.ts";
+import { SharedSubscription } from "./cluster/shared-subscription.ts";
 import type { Config } from "./config.ts";
 import { Metrics } from "./metrics.ts";
 import { Outbound, type PlaceCallOptions } from "./outbound.ts";
@@ -28,6 +33,8 @@ export interface HostStatus {
   /** SIP recovery: whether it is reconnecting, on which proxy, since when, the last failure. */
   sip: SipState;
   calls: number;
+  /** REDIS_URL: this host's place in the cluster (`ready` false: Redis away, or no instance lease). */
+  cluster: ClusterStatus;
 }
 
 /**
@@ -39,6 +46,8 @@ export class Host {
   readonly calls: CallRegistry;
   readonly metrics = new Metrics();
   readonly webhooks: WebhookReceiver;
+  readonly cluster: Cluster;
+  private readonly clusterCalls: ClusterCalls;
   private readonly rc: RingCentral;
   private readonly link: PageLink;
   private readonly phone: PhonePage;
@@ -46,8 +55,15 @@ export class Host {
   private readonly answering: Answering;
   private readonly outbound: Outbound;
   private readonly callControl: CallControl;
+  private readonly actions: CallActions;
   private subscription: SubscriptionKeeper | undefined;
+  /** In a cluster, the extension's one subscription, held by one host at a time. */
+  private sharedSubscription: SharedSubscription | undefined;
   private stopping = false;
+  /** Set by the drain: no new call is taken (each is left ringing for another host). */
+  private draining = false;
+  /** Aborted by stop(): ends a wait for an instance lease. */
+  private readonly stopped = new AbortController();
 
   constructor(
     private readonly config: Config,
@@ -57,6 +73,11 @@ export class Host {
     const sampleRate = profile.sampleRate;
     const stopping = () => this.stopping;
     this.calls = new CallRegistry(config.answer.maxConcurrentCalls);
+    this.cluster = createCluster(config, log.child({ part: "cluster" }));
+    const clustered = this.cluster.mode === "redis";
+    this.metrics.clusterReadiness = () => this.cluster.status().ready;
+    // In a cluster the per-minute window is the cluster's (checked with the claim); local rules keep the rest.
+    this.clusterCalls = new ClusterCalls(this.calls, this.cluster, { maxActive: config.cluster?.maxConcurrentCalls, maxPerMinute: config.answer.maxPerMinute }, log);
     this.rc = new RingCentral(config.ringcentral, config.sipInfoCachePath, log.child({ part: "ringcentral" }), { retries: this.metrics.restRetries });
     this.link = new PageLink(log.child({ part: "page-link" }));
     const page = this.link;
@@ -66,11 +87,12 @@ export class Host {
     const lifecycle = this.lifecycle;
     const streams = new CallStreams(this.link, profile, config.pipeline, () => this.rc.extension!.accountId, this, log);
     this.callControl = new CallControl({ calls, page, streams, lifecycle, log });
+    this.actions = new CallActions({ calls, clusterCalls: this.clusterCalls, lifecycle, control: this.callControl, deviceId: () => this.phone.deviceId, draining: () => this.draining });
     this.answering = new Answering({
       answer: config.answer,
       downAction: config.pipeline.downAction,
       calls,
-      rules: new AnswerRules(config.answer),
+      rules: new AnswerRules(clustered ? { ...config.answer, maxPerMinute: undefined } : config.answer),
       page,
       streams,
       lifecycle,
@@ -81,6 +103,8 @@ export class Host {
       stopping,
       extensionId: () => this.rc.extension?.extensionId,
       fetchCall: (telephonySessionId, partyId, signal) => this.fetchCall(telephonySessionId, partyId, signal),
+      claims: this.clusterCalls,
+      draining: () => this.draining,
     });
     this.outbound = new Outbound({ calls, page, streams, lifecycle, log, sampleRate, extensionNumber: () => this.rc.extension?.extensionNumber ?? "" });
     this.phone = new PhonePage({
@@ -100,11 +124,18 @@ export class Host {
       stopping,
     });
     this.link.on("event", (e) => this.onPageEvent(e));
-    this.webhooks = new WebhookReceiver(config.webhook.verificationToken ?? randomUUID().replace(/-/g, ""), (e) => this.onTelephonyEvent(e), log.child({ part: "webhooks" }));
+    this.webhooks = new WebhookReceiver(config.webhook.verificationToken ?? randomUUID().replace(/-/g, ""), (e, uuid) => this.onTelephonyEvent(e, uuid), log.child({ part: "webhooks" }));
+    if (clustered) {
+      // Two registrations with one instanceId take each other's calls: the host that lost its lease steps back.
+      this.cluster.onLeaseLost(() => void this.phone.unregister());
+      // Each delivery is handled once, by every host: the call rings on all of them, and the claims decide.
+      this.cluster.onEvent((e) => this.answering.onTelephonyEvent(e));
+      if (config.webhook.publicUrl) this.sharedSubscription = new SharedSubscription(this.cluster, () => this.subscriptionKeeper(), log.child({ part: "subscription" }));
+    }
   }
 
   status(): HostStatus {
-    return { ...this.phone.status, calls: this.calls.active().length };
+    return { ...this.phone.status, calls: this.calls.active().length, cluster: this.cluster.status() };
   }
 
   get deviceId(): string | undefined {
@@ -128,26 +159,34 @@ export class Host {
 
   async start(): Promise<void> {
     const t0 = performance.now();
+    // First: a Redis that cannot be reached ends the start at once (never two hosts answering one call).
+    await this.cluster.connect();
     let provisioned;
     try {
       // A RingCentral outage delays the start (each retry is logged with its wait); only a definitive refusal ends it.
       await this.rc.login();
-      provisioned = await this.rc.provision();
     } catch (err) {
       if (this.stopping) return; // stopped while waiting for RingCentral
       throw new Error(describeRcError(err, this.config.ringcentral.serverUrl));
     }
+    await this.cluster.join(this.rc.extension!.extensionId, this.actions.member(this.cluster.hostId));
+    // In a cluster, registration waits for one of the extension's 5 instance leases (unready meanwhile).
+    const leased = await this.cluster.leaseInstance(this.stopped.signal).catch((err: Error) => {
+      if (this.stopping) return undefined;
+      throw err;
+    });
+    if (this.stopping) return;
+    this.rc.leasedInstanceId = leased;
+    try {
+      provisioned = await this.rc.provision();
+    } catch (err) {
+      if (this.stopping) return;
+      throw new Error(describeRcError(err, this.config.ringcentral.serverUrl));
+    }
     await this.link.listen(await buildPage());
     await this.phone.start(provisioned);
-    if (this.config.webhook.publicUrl) {
-      this.subscription = new SubscriptionKeeper(
-        this.rc,
-        `${this.config.webhook.publicUrl}/webhooks/ringcentral`,
-        this.webhooks.verificationToken,
-        this.config.webhook.subscriptionExpiresS,
-        this.log.child({ part: "subscription" }),
-        this.metrics.webhookSubscribed,
-      );
+    if (this.config.webhook.publicUrl && this.cluster.mode === "local") {
+      this.subscription = this.subscriptionKeeper();
       try {
         await this.subscription.start();
       } catch (err) {
@@ -162,8 +201,10 @@ export class Host {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.stopped.abort();
     this.log.info({ calls: this.calls.active().length }, "host: stopping");
     await this.subscription?.stop();
+    await this.sharedSubscription?.stop();
     await Promise.all(this.calls.active().map((c) => this.lifecycle.hangup(c.id, "shutdown")));
     // Calls whose end the page has not reported yet are ended here, so their recordings close.
     this.lifecycle.finishAll("shutdown");
@@ -171,11 +212,38 @@ export class Host {
     await this.lifecycle.flush();
     await this.phone.close();
     await this.link.close();
+    // After the calls' last records and the un-REGISTER: the lease is free for another host at once.
+    await this.cluster.stop();
     await this.rc.logout();
     this.log.info("host: stopped");
   }
 
+  /** The drain's input: while set, this host takes no new call (each rings on for another host); calls in progress go on. */
+  setDraining(on: boolean): void {
+    if (this.draining !== on) this.log.info({ draining: on }, on ? "host: draining, taking no new call" : "host: taking calls again");
+    this.draining = on;
+  }
+
   // ── what the API does to calls ────────────────────────────────────────────────
+
+  /** GET /calls: this host's calls, or in a cluster every host's. */
+  listCalls(): Promise<{ records: Record<string, unknown>[]; partial?: string }> {
+    return this.actions.list();
+  }
+
+  viewCall(callId: string): Promise<Record<string, unknown> | undefined> {
+    return this.actions.view(callId);
+  }
+
+  /** A call action from the API, done here or by the host that owns the call; resolves with the call's view. */
+  act(callId: string, action: CallAction): Promise<Record<string, unknown>> {
+    return this.actions.act(callId, action);
+  }
+
+  /** The Twilio route's callSid → a call id, here or in the cluster. */
+  callIdFor(callSid: string): Promise<string | undefined> {
+    return this.actions.callIdFor(callSid);
+  }
 
   placeCall(to: string, from?: string, opts?: PlaceCallOptions): Promise<Call> {
     return this.outbound.placeCall(to, from, opts);
@@ -197,10 +265,16 @@ export class Host {
     return this.callControl.transfer(callId, target, mode);
   }
 
-  /** A telephony/sessions event from RingCentral's webhook (deduplicated by the receiver). */
-  onTelephonyEvent(event: TelephonyEvent): void {
+  /** A telephony/sessions event from RingCentral's webhook (deduplicated by the receiver; in a cluster, across hosts too). */
+  onTelephonyEvent(event: TelephonyEvent, uuid?: string): void {
     this.metrics.webhookEvents.inc();
-    this.answering.onTelephonyEvent(event);
+    if (this.cluster.mode === "redis" && uuid) void this.cluster.shareEvent(uuid, event);
+    else this.answering.onTelephonyEvent(event);
+  }
+
+  private subscriptionKeeper(): SubscriptionKeeper {
+    const { publicUrl, subscriptionExpiresS } = this.config.webhook;
+    return new SubscriptionKeeper(this.rc, `${publicUrl}/webhooks/ringcentral`, this.webhooks.verificationToken, subscriptionExpiresS, this.log.child({ part: "subscription" }), this.metrics.webhookSubscribed);
   }
 
   private onPageEvent(e: PageEvent): void {

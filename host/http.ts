@@ -36,7 +36,9 @@ export function createHttpApp(host: Host, opts: HttpAppOptions = {}): Express {
   });
   app.get("/ready", (_req, res) => {
     const s = host.status();
-    res.status(s.chrome && s.registered ? 200 : 503).json({ ready: s.chrome && s.registered, ...s });
+    // In a cluster, a host that cannot reach Redis or holds no instance lease claims no call: not ready.
+    const ready = s.chrome && s.registered && s.cluster.ready;
+    res.status(ready ? 200 : 503).json({ ready, ...s });
   });
   app.use((_req, res) => {
     res.status(404).json({ error: "not_found", message: "no such route" });

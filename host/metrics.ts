@@ -24,6 +24,10 @@ export class Metrics {
   readonly sipReconnects = new Counter({ name: "rcvh_sip_reconnects_total", help: "SIP reconnect attempts, by result (ok, failed, credentials, too-many-instances)", labelNames: ["result"], registers: [this.registry] });
   readonly webhookEvents = new Counter({ name: "rcvh_webhook_events_total", help: "telephony events received (replays excluded)", registers: [this.registry] });
   readonly restRetries = new Counter({ name: "rcvh_rest_retries_total", help: "RingCentral REST calls retried, by operation and reason (network, timeout, rate-limited, server-error)", labelNames: ["operation", "reason"], registers: [this.registry] });
+  readonly clusterClaims = new Counter({ name: "rcvh_cluster_claims_total", help: "inbound calls this host tried to claim (REDIS_URL), by result: claimed, taken (another host has it), limit (CLUSTER_MAX_CONCURRENT_CALLS, ANSWER_MAX_PER_MINUTE), unavailable (Redis away, no lease)", labelNames: ["result"], registers: [this.registry] });
+  /** Whether the host may claim calls (set by the host; always 1 without a cluster). */
+  clusterReadiness: () => boolean = () => true;
+  readonly clusterReady: Gauge = new Gauge({ name: "rcvh_cluster_ready", help: "1 while this host can claim calls: Redis reachable and an instance lease held (1 without REDIS_URL)", registers: [this.registry], collect: (): void => this.clusterReady.set(this.clusterReadiness() ? 1 : 0) });
   readonly webhookSubscribed = new Gauge({ name: "rcvh_webhook_subscribed", help: "1 while the host holds a telephony webhook subscription (WEBHOOK_PUBLIC_URL set)", registers: [this.registry] });
 
   constructor() {

@@ -96,6 +96,8 @@ export class RingCentral {
   readonly sdk: SDK;
   readonly retry: RestRetry;
   extension: ExtensionInfo | undefined;
+  /** In a cluster, the instance lease decides the WebPhone's instanceId, not the cache. */
+  leasedInstanceId: string | undefined;
   /** Aborted by logout(): every retry under way ends. */
   private readonly stopping = new AbortController();
   private tokenRenewal: Promise<void> | undefined;
@@ -181,7 +183,7 @@ export class RingCentral {
     if (!opts.fresh) {
       const cached = await this.readCache();
       if (cached && cached.serverUrl === this.creds.serverUrl && cached.clientId === this.creds.clientId && cached.extensionId === ext.extensionId) {
-        return { sipInfo: cached.sipInfo, deviceId: cached.deviceId, instanceId: cached.instanceId ?? randomUUID(), cached: true };
+        return { sipInfo: cached.sipInfo, deviceId: cached.deviceId, instanceId: this.leasedInstanceId ?? cached.instanceId ?? randomUUID(), cached: true };
       }
     }
     const previous = await this.readCache();
@@ -191,7 +193,7 @@ export class RingCentral {
     };
     const sipInfo = res.sipInfo[0];
     if (!sipInfo) throw new Error("sip-provision returned no sipInfo");
-    const provisioned = { sipInfo, deviceId: String(res.device.id), instanceId: previous?.instanceId ?? randomUUID(), cached: false };
+    const provisioned = { sipInfo, deviceId: String(res.device.id), instanceId: this.leasedInstanceId ?? previous?.instanceId ?? randomUUID(), cached: false };
     await this.writeCache({
       serverUrl: this.creds.serverUrl,
       clientId: this.creds.clientId,

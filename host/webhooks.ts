@@ -40,7 +40,8 @@ export class WebhookReceiver {
 
   constructor(
     readonly verificationToken: string,
-    private readonly onEvent: (event: TelephonyEvent) => void,
+    /** `uuid`: the delivery's (a cluster handles each delivery once across its hosts). */
+    private readonly onEvent: (event: TelephonyEvent, uuid: string) => void,
     private readonly log: Logger,
   ) {}
 
@@ -78,6 +79,6 @@ export class WebhookReceiver {
     if (this.seenUuids.size > SEEN_LIMIT) this.seenUuids.delete(this.seenUuids.values().next().value!);
     this.lastSequence.set(d.body.telephonySessionId, d.body.sequence);
     if (this.lastSequence.size > SEEN_LIMIT) this.lastSequence.delete(this.lastSequence.keys().next().value!);
-    this.onEvent(d.body);
+    this.onEvent(d.body, d.uuid);
   }
 }
