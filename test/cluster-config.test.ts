@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { problemsOf } from "./support/config-problems.ts";
 import { ConfigError, describeConfig, loadConfig } from "../host/config.ts";
 
 const valid: NodeJS.ProcessEnv = {
@@ -9,15 +10,6 @@ const valid: NodeJS.ProcessEnv = {
 };
 const PASSWORD = "redis-pass-9d2c71";
 
-function problemsOf(env: NodeJS.ProcessEnv): readonly string[] {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  throw new Error("expected a ConfigError");
-}
 
 describe("cluster settings", () => {
   it("REDIS_URL unset: no cluster at all (the host is on its own)", () => {

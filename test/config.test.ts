@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
+import { problemsOf } from "./support/config-problems.ts";
 import { reportConfigError } from "../host/config-cli.ts";
 import { ConfigError, describeConfig, loadConfig, loadDotEnv } from "../host/config.ts";
 import { createLogger } from "../host/log.ts";
@@ -22,15 +23,6 @@ const valid: NodeJS.ProcessEnv = {
 const tmp = mkdtempSync(join(tmpdir(), "rc-config-test-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function problemsOf(env: NodeJS.ProcessEnv): readonly string[] {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  throw new Error("expected a ConfigError");
-}
 
 describe("loadConfig", () => {
   it("fills every default", () => {
