@@ -83,7 +83,24 @@ export class Phone {
     const wp = this.webPhone;
     this.webPhone = undefined;
     this.sip?.dispose();
+    if (wp) this.leaveRinging(wp);
     await wp?.dispose();
+  }
+
+  /**
+   * The WebPhone's dispose() declines every inbound call it has not answered (MESSAGE Cmd 12), and
+   * a decline from one instance ends the call for every instance it rings: a draining or stopping
+   * host would end the calls the other hosts are about to take. So the calls this page never
+   * answered are taken off its list first and closed here without a word; the un-REGISTER (and
+   * the socket's close) takes this instance out of their ringing.
+   */
+  private leaveRinging(wp: WebPhone): void {
+    for (const cs of [...wp.callSessions]) {
+      if (cs.direction !== "inbound" || cs.state === "answered") continue;
+      wp.callSessions.splice(wp.callSessions.indexOf(cs), 1);
+      this.dropped.set(cs.callId, "unregistered");
+      cs.dispose();
+    }
   }
 
   /** Ends a call here without SIP (none can be sent): media closed, `ended` with the reason. */

@@ -186,8 +186,9 @@ export class Answering {
   /** Webhook mode: in a cluster the session is claimed before Call Control brings it here, so one host fetches it. */
   private async fetch(telephonySessionId: string, partyId: string, signal: AbortSignal): Promise<void> {
     const claims = this.d.claims;
+    // Alone or in a cluster: a draining host never brings a call to itself (it would only ring here).
+    if (this.d.draining?.()) return void this.d.log.info({ telephonySessionId }, "call control: not fetching, this host is draining");
     if (claims?.clustered) {
-      if (this.d.draining?.()) return void this.d.log.info({ telephonySessionId }, "call control: not fetching, this host is draining");
       const claim = await claims.claimSession(telephonySessionId);
       if (!claim.claimed) return void this.d.log.info({ telephonySessionId, reason: claim.reason }, "call control: not fetching, another host takes it");
     }

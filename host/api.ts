@@ -120,7 +120,7 @@ export function openApi(): Record<string, unknown> {
     "415": { description: "the body is not application/json in UTF-8, or is compressed" },
     "500": { description: "RingCentral or the page refused the request; `message` says why" },
     "502": { description: "transfer only: RingCentral refused the transfer; the call is back with the pipeline (a fresh `start`)" },
-    "503": { description: "API_TOKEN is not set on the host; or, in a cluster, the host that owns the call is gone or Redis is unreachable" },
+    "503": { description: "API_TOKEN is not set on the host; POST /calls on a draining host; or, in a cluster, the host that owns the call is gone or Redis is unreachable" },
     "504": { description: "in a cluster: the host that owns the call did not answer in time" },
   };
   const post = (summary: string, b?: z.ZodType) => ({ post: { summary, ...(b && { requestBody: body(b) }), responses: { "200": callResponse, ...errors } } });
@@ -172,7 +172,8 @@ export function openApi(): Record<string, unknown> {
       "/calls/{id}/unmute": post("unmute"),
       "/calls/{id}/recording": post("start or stop RingCentral's own call recording", schemas.recording),
       "/health": { get: { security: [], summary: "the process is alive", responses: { "200": { description: "ok" } } } },
-      "/ready": { get: { security: [], summary: "Chrome is up and SIP is registered", responses: { "200": { description: "ready" }, "503": { description: "not ready" } } } },
+      "/ready": { get: { security: [], summary: "Chrome is up, SIP is registered, and (in a cluster) Redis reachable with an instance lease; not draining", responses: { "200": { description: "ready" }, "503": { description: "not ready; `reason` says why when draining, `cluster.reason` for the cluster" } } } },
+      "/admin/drain": { post: { summary: "drain as SIGTERM does: no new call, calls in progress go on until they end or DRAIN_TIMEOUT_S, then the process exits 0", responses: { "202": { description: "{draining: {since, by, callsInProgress, hangUpAt}}" }, "401": errors["401"], "403": errors["403"] } } },
     },
   };
 }

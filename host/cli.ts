@@ -27,11 +27,17 @@ async function main(): Promise<number> {
   try {
     const app = createHttpApp(host, { apiToken: config.apiToken, metricsRequireToken: config.http.metricsRequireToken, log });
     const server = await listenHttp(app, config.http.host, config.http.port, log);
-    // Signals, and the crash policy: an uncaught error is logged and the host shuts down cleanly (exit 70).
-    installShutdown(log, async () => {
-      await host.stop();
-      server.close();
+    // Signals drain (then exit 0), and the crash policy: an uncaught error is logged and the host shuts down cleanly (exit 70).
+    const shutdown = installShutdown(log, {
+      drain: (by) => host.drain.start(by),
+      hurry: () => host.drain.hurry(),
+      stop: async () => {
+        await host.stop();
+        server.close();
+      },
     });
+    // POST /admin/drain: the same end as SIGTERM.
+    host.drain.onStart(() => shutdown.drained("POST /admin/drain"));
     await host.start();
   } catch (err) {
     process.stderr.write(`error: ${(err as Error).message.split("\n")[0]}\n`);

@@ -54,6 +54,8 @@ export interface Config {
   sipInfoCachePath: string;
   /** Absent (REDIS_URL unset): a host on its own. */
   cluster?: ClusterConfig;
+  /** DRAIN_TIMEOUT_S: how long a drain lets calls in progress go on before hanging them up (`drain-timeout`). */
+  drainTimeoutS: number;
 }
 
 /** Several hosts on one extension acting as one, through Redis (docs/ARCHITECTURE.md, "Cluster"). */
@@ -174,7 +176,14 @@ const schemas = () => ({
     .regex(/^[A-Za-z0-9._-]{1,64}$/, { error: (iss) => `must be 1-64 letters, digits, . _ or -, got "${String(iss.input)}": it names this host in the cluster (default: the hostname and 6 random hex digits)` })
     .optional(),
   CLUSTER_MAX_CONCURRENT_CALLS: integer(1, 100_000, "a positive whole number", "the most inbound calls in progress across all hosts, e.g. 40").optional(),
+  // Kubernetes' terminationGracePeriodSeconds must exceed it (deploy/kubernetes/deployment.yaml).
+  DRAIN_TIMEOUT_S: integer(0, 3600, "a whole number of seconds from 0 to 3600", "how long a drain (SIGTERM, POST /admin/drain) lets calls in progress go on before hanging them up, e.g. 300").default(300),
 });
+
+/** Every variable the host reads (deploy/ manifests and docs are checked against it). */
+export function settingNames(): string[] {
+  return ["RINGCENTRAL_SERVER_URL", "RINGCENTRAL_CLIENT_ID", "RINGCENTRAL_CLIENT_SECRET", "RINGCENTRAL_JWT_TOKEN", ...Object.keys(schemas())];
+}
 
 // Unset and empty mean the same thing: `.env.example` leaves optional values empty.
 function clean(value: string | undefined): string | undefined {
@@ -262,6 +271,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadConfi
     ...(v.RECORDINGS_DIR !== undefined && { recordingsDir: v.RECORDINGS_DIR }),
     logLevel: v.LOG_LEVEL,
     sipInfoCachePath: v.SIP_INFO_CACHE,
+    drainTimeoutS: v.DRAIN_TIMEOUT_S,
     ...(v.REDIS_URL !== undefined && {
       cluster: {
         redisUrl: v.REDIS_URL,
@@ -330,6 +340,7 @@ export function describeConfig(config: Config | ConfigWithOptionalCredentials): 
     recordingsDir: config.recordingsDir ?? "(off)",
     logLevel: config.logLevel,
     sipInfoCachePath: config.sipInfoCachePath,
+    drainTimeoutS: config.drainTimeoutS,
     cluster: config.cluster ? { ...config.cluster, redisUrl: redactUrl(config.cluster.redisUrl) } : "(off: REDIS_URL unset)",
   };
 }

@@ -12,11 +12,12 @@ import { CallLifecycle } from "./call-lifecycle.ts";
 import { CallStreams } from "./call-streams.ts";
 import { CallActions } from "./call-actions.ts";
 import { CallRegistry, type Call } from "./calls.ts";
-import type { CallAction, Cluster, ClusterStatus } from "./cluster/cluster.ts";
+import { statusError, type CallAction, type Cluster, type ClusterStatus } from "./cluster/cluster.ts";
 import { ClusterCalls } from "./cluster/cluster-calls.ts";
 import { createCluster } from "./cluster/create.ts";
 import { SharedSubscription } from "./cluster/shared-subscription.ts";
 import type { Config } from "./config.ts";
+import { Drain, type DrainStatus } from "./drain.ts";
 import { Metrics } from "./metrics.ts";
 import { Outbound, type PlaceCallOptions } from "./outbound.ts";
 import { PhonePage } from "./phone-page.ts";
@@ -35,7 +36,12 @@ export interface HostStatus {
   calls: number;
   /** REDIS_URL: this host's place in the cluster (`ready` false: Redis away, or no instance lease). */
   cluster: ClusterStatus;
+  /** A drain under way (SIGTERM, POST /admin/drain), else null. */
+  draining: DrainStatus | null;
 }
+
+/** A call this host took (or placed): an inbound call only ringing here is not one, and is never hung up by a drain or a stop. */
+const taken = (c: Call) => c.state !== "ended" && !(c.direction === "inbound" && c.state === "ringing");
 
 /**
  * The host, composed: RingCentral REST, the page link, Chrome and the phone page, and the call
@@ -47,6 +53,8 @@ export class Host {
   readonly metrics = new Metrics();
   readonly webhooks: WebhookReceiver;
   readonly cluster: Cluster;
+  /** SIGTERM / POST /admin/drain: no new call, calls in progress go on until they end or DRAIN_TIMEOUT_S. */
+  readonly drain: Drain;
   private readonly clusterCalls: ClusterCalls;
   private readonly rc: RingCentral;
   private readonly link: PageLink;
@@ -123,6 +131,17 @@ export class Host {
       },
       stopping,
     });
+    this.drain = new Drain(
+      {
+        setDraining: (on) => this.setDraining(on),
+        callsInProgress: () => calls.active().filter(taken).length,
+        onCallChange: (listener) => calls.onChange(listener),
+        hangupAll: async (reason) => void (await Promise.all(calls.active().filter(taken).map((c) => lifecycle.hangup(c.id, reason)))),
+      },
+      (config.drainTimeoutS ?? 300) * 1000,
+      log.child({ part: "drain" }),
+      metrics.draining,
+    );
     this.link.on("event", (e) => this.onPageEvent(e));
     this.webhooks = new WebhookReceiver(config.webhook.verificationToken ?? randomUUID().replace(/-/g, ""), (e, uuid) => this.onTelephonyEvent(e, uuid), log.child({ part: "webhooks" }));
     if (clustered) {
@@ -135,7 +154,7 @@ export class Host {
   }
 
   status(): HostStatus {
-    return { ...this.phone.status, calls: this.calls.active().length, cluster: this.cluster.status() };
+    return { ...this.phone.status, calls: this.calls.active().length, cluster: this.cluster.status(), draining: this.drain.status() };
   }
 
   get deviceId(): string | undefined {
@@ -197,7 +216,11 @@ export class Host {
     this.log.info({ startupMs: Math.round(performance.now() - t0), deviceId: provisioned.deviceId }, "host: ready");
   }
 
-  /** Hang up every call, unregister, close Chrome: in that order, so RingCentral sees clean ends. */
+  /**
+   * Hang up every call this host took, unregister, close Chrome: in that order, so RingCentral sees
+   * clean ends. Calls only ringing here are left alone (never declined: in a cluster a decline ends
+   * the call for every host); the un-REGISTER takes this instance out of their ringing.
+   */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
@@ -205,7 +228,7 @@ export class Host {
     this.log.info({ calls: this.calls.active().length }, "host: stopping");
     await this.subscription?.stop();
     await this.sharedSubscription?.stop();
-    await Promise.all(this.calls.active().map((c) => this.lifecycle.hangup(c.id, "shutdown")));
+    await Promise.all(this.calls.active().filter(taken).map((c) => this.lifecycle.hangup(c.id, "shutdown")));
     // Calls whose end the page has not reported yet are ended here, so their recordings close.
     this.lifecycle.finishAll("shutdown");
     await this.phone.unregister();
@@ -246,6 +269,7 @@ export class Host {
   }
 
   placeCall(to: string, from?: string, opts?: PlaceCallOptions): Promise<Call> {
+    if (this.draining) return Promise.reject(statusError(503, "this host is draining (shutting down): it places no new call; send the request to another host"));
     return this.outbound.placeCall(to, from, opts);
   }
 

@@ -31,14 +31,21 @@ export function createHttpApp(host: Host, opts: HttpAppOptions = {}): Express {
     res.type(host.metrics.registry.contentType).send(await host.metrics.registry.metrics());
   });
   app.use(apiRouter(host, opts.apiToken));
+  // The same drain as SIGTERM (the CLI then exits once the calls are over); a second request changes nothing.
+  app.post("/admin/drain", bearerAuth(opts.apiToken), (_req, res) => {
+    void host.drain.start("POST /admin/drain");
+    res.status(202).json({ draining: host.drain.status() });
+  });
   app.get("/health", (_req, res) => {
     res.json({ status: "ok" });
   });
   app.get("/ready", (_req, res) => {
     const s = host.status();
     // In a cluster, a host that cannot reach Redis or holds no instance lease claims no call: not ready.
-    const ready = s.chrome && s.registered && s.cluster.ready;
-    res.status(ready ? 200 : 503).json({ ready, ...s });
+    // A draining host takes no new call: the load balancer and Kubernetes stop sending it work.
+    const ready = s.chrome && s.registered && s.cluster.ready && !s.draining;
+    const reason = s.draining ? `draining since ${s.draining.since} (${s.draining.by}): taking no new call; ${s.draining.callsInProgress} call(s) in progress go on until they end or ${s.draining.hangUpAt}` : null;
+    res.status(ready ? 200 : 503).json({ ready, reason, ...s });
   });
   app.use((_req, res) => {
     res.status(404).json({ error: "not_found", message: "no such route" });

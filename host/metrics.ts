@@ -28,6 +28,7 @@ export class Metrics {
   /** Whether the host may claim calls (set by the host; always 1 without a cluster). */
   clusterReadiness: () => boolean = () => true;
   readonly clusterReady: Gauge = new Gauge({ name: "rcvh_cluster_ready", help: "1 while this host can claim calls: Redis reachable and an instance lease held (1 without REDIS_URL)", registers: [this.registry], collect: (): void => this.clusterReady.set(this.clusterReadiness() ? 1 : 0) });
+  readonly draining = new Gauge({ name: "rcvh_draining", help: "1 while this host drains (SIGTERM or POST /admin/drain): it takes no new call, its calls in progress go on", registers: [this.registry] });
   readonly webhookSubscribed = new Gauge({ name: "rcvh_webhook_subscribed", help: "1 while the host holds a telephony webhook subscription (WEBHOOK_PUBLIC_URL set)", registers: [this.registry] });
 
   constructor() {

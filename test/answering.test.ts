@@ -1,3 +1,4 @@
+import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { AnswerRules } from "../host/answer-rules.ts";
 import { Answering } from "../host/answering.ts";
@@ -11,7 +12,7 @@ import { FakePage, FakeStreams, quietLog } from "./support/fake-page.ts";
 import { until } from "./support/until.ts";
 
 // The answering decision without Chrome: a fake page records commands, fake streams the pipeline.
-function setup(answer: Partial<AnswerConfig> = {}, downAction: "message" | "ring" = "message") {
+function setup(answer: Partial<AnswerConfig> = {}, downAction: "message" | "ring" = "message", opts: { draining?: boolean } = {}) {
   const config: AnswerConfig = { mode: "auto", maxConcurrentCalls: 2, allow: [], deny: [], refusedAction: "ring", ...answer };
   const order: string[] = [];
   const page = new FakePage(order);
@@ -20,6 +21,7 @@ function setup(answer: Partial<AnswerConfig> = {}, downAction: "message" | "ring
   const metrics = new Metrics();
   const lifecycle = new CallLifecycle({ calls, page, metrics, log: quietLog, sampleRate: 8000 });
   const fetched: string[] = [];
+  const logged: string[] = [];
   const fetchSignals: AbortSignal[] = [];
   const answering = new Answering({
     answer: config,
@@ -30,7 +32,7 @@ function setup(answer: Partial<AnswerConfig> = {}, downAction: "message" | "ring
     streams,
     lifecycle,
     metrics,
-    log: quietLog,
+    log: opts.draining ? pino({ level: "info" }, { write: (line: string) => void logged.push(JSON.parse(line).msg) }) : quietLog,
     apology: new Int16Array(800),
     sampleRate: 8000,
     stopping: () => false,
@@ -41,11 +43,12 @@ function setup(answer: Partial<AnswerConfig> = {}, downAction: "message" | "ring
       fetchSignals.push(signal);
       return new Promise<void>((_r, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
     },
+    draining: () => opts.draining ?? false,
   });
   let n = 0;
   const ring = (from = "+15550001111", telephonySessionId?: string) =>
     answering.onIncoming({ type: "incoming", sipCallId: `sip-${++n}`, from, to: "+15550009999", autoAnswer: false, telephonySessionId, partyId: telephonySessionId && "p-1" });
-  return { answering, page, streams, calls, metrics, order, ring, fetched, fetchSignals, lifecycle };
+  return { answering, page, streams, calls, metrics, order, ring, fetched, fetchSignals, lifecycle, logged };
 }
 
 const inboundEvent = (telephonySessionId: string, from: string, code = "Proceeding"): TelephonyEvent =>
@@ -158,6 +161,17 @@ describe("answering", () => {
     await until(() => fetched.length === 2, "the second Call Control answer");
     await until(() => fetchSignals[1].aborted, "the deadline", FETCH_WITHIN_MS + 5000);
     expect(performance.now() - t0).toBeGreaterThanOrEqual(FETCH_WITHIN_MS);
+  });
+
+  it("draining, on its own: a call rings on (never declined), and webhook mode fetches nothing with Call Control", async () => {
+    const auto = setup({}, "message", { draining: true });
+    await auto.ring("+15550001111", "s-5");
+    expect(auto.page.types()).toEqual([]);
+    expect(auto.calls.list()[0]).toMatchObject({ state: "ringing", endReason: "refused: this host is draining" });
+    const hook = setup({ mode: "webhook" }, "message", { draining: true });
+    hook.answering.onTelephonyEvent(inboundEvent("s-6", "+15550006666"));
+    await until(() => hook.logged.includes("call control: not fetching, this host is draining"), "the fetch skipped", FETCH_WITHIN_MS + 5000);
+    expect(hook.fetched).toEqual([]);
   });
 
   it("webhook mode: a session refused by the rules is refused when it rings here", async () => {

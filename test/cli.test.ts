@@ -110,12 +110,13 @@ describe("bad configuration: one clear line each, non-zero exit, no stack, no se
 });
 
 describe("npm start shuts down cleanly on SIGTERM", () => {
-  it("hangs up the call in progress, unregisters, closes Chrome, exits 0", async () => {
+  // The drain's waiting is test/drain-e2e.test.ts; DRAIN_TIMEOUT_S=0 hangs up at once.
+  it("DRAIN_TIMEOUT_S=0: hangs up the call in progress, unregisters, closes Chrome, exits 0", async () => {
     const twin = await startTwin({ log: pino({ level: "silent" }) });
     const { startEchoPipeline } = await import("../examples/echo-pipeline.ts");
     const echo = await startEchoPipeline();
     try {
-      const child = spawnHostCli({ ...twinEnv(twin), PIPELINE_URL: echo.url, HTTP_PORT: "0" }, "cli-sigterm");
+      const child = spawnHostCli({ ...twinEnv(twin), PIPELINE_URL: echo.url, HTTP_PORT: "0", DRAIN_TIMEOUT_S: "0" }, "cli-sigterm");
       let stdout = "";
       child.stdout.on("data", (d) => (stdout += d));
       child.stderr.resume();

@@ -49,6 +49,7 @@ describe("loadConfig", () => {
       webhook: { subscriptionExpiresS: 86400 },
       logLevel: "info",
       sipInfoCachePath: ".cache/sip-info.json",
+      drainTimeoutS: 300,
     });
   });
 
