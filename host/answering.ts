@@ -98,6 +98,8 @@ export class Answering {
       return;
     }
     const verdict = this.d.rules.check(call.from, this.busyCalls());
+    // In a cluster a host at its own MAX_CONCURRENT_CALLS leaves the call to the others, and claims it again once a slot frees.
+    if (!verdict.answer && this.d.claims?.clustered && this.d.rules.refusesCaller(call.from) === undefined) return this.leaveRinging(call, verdict.reason, true);
     if (!verdict.answer) return this.refuse(call, verdict.reason);
     await this.answer(call);
   }

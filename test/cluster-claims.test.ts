@@ -145,6 +145,24 @@ describe("claims", () => {
     }
   });
 
+  it("every host at its MAX_CONCURRENT_CALLS: the next call rings on all (none declines), and the first host with a slot again takes it", async () => {
+    const { hosts, line, stop } = await startHosts(2, () => ({ slots: 1 }));
+    try {
+      await line.ring("s-a");
+      await line.ring("s-b");
+      await line.ring("s-c");
+      expect(hosts.flatMap((h) => h.answered()).sort()).toEqual(["s-a", "s-b"]);
+      expect(hosts.flatMap((h) => h.calls.active().filter((c) => c.telephonySessionId === "s-c")).map((c) => c.state)).toEqual(["ringing", "ringing"]);
+      const ownerB = hosts.find((h) => h.answered().includes("s-b"))!;
+      ownerB.remoteEnd(ownerB.calls.active().find((c) => c.telephonySessionId === "s-b")!);
+      await until(() => ownerB.answered().includes("s-c"), "s-c taken by the host whose slot freed", 5000);
+      expect(hosts.flatMap((h) => h.answered()).filter((s) => s === "s-c")).toHaveLength(1);
+      expect(hosts.map((h) => h.declined())).toEqual([0, 0]);
+    } finally {
+      await stop();
+    }
+  });
+
   it("caller rules may still decline in a cluster (the same on every host); capacity never does", async () => {
     const { hosts, line, stop } = await startHosts(2, () => ({ slots: 1, answer: { deny: [/^\+1999.*$/], refusedAction: "decline" } }));
     try {
