@@ -14,6 +14,12 @@ import type { TelephonyEvent } from "./webhooks.ts";
 
 /** How long the apology may take beyond its own length (it needs media up to play). */
 const APOLOGY_GRACE_MS = 10_000;
+/**
+ * In a cluster, how often a call left ringing here for a reason that passes (a cluster-wide
+ * limit, Redis away, no free slot) is claimed again: nothing tells this host that another host's
+ * call ended, and RingCentral rings the call on every host until one answers.
+ */
+export const RECLAIM_EVERY_MS = 1000;
 
 export interface AnsweringDeps {
   answer: AnswerConfig;
@@ -47,6 +53,10 @@ export class Answering {
   private readonly webhook: WebhookAnswering | undefined;
   /** Cluster claims on this host, one after another (see claimInTurn). */
   private turns: Promise<void> = Promise.resolve();
+  /** Calls left ringing here for a reason that may pass: claimed again every RECLAIM_EVERY_MS. */
+  private readonly waiting = new Set<Call>();
+  private readonly reclaiming = new Set<Call>();
+  private reclaimTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly d: AnsweringDeps) {
     if (d.answer.mode === "webhook") {
@@ -88,6 +98,8 @@ export class Answering {
       return;
     }
     const verdict = this.d.rules.check(call.from, this.busyCalls());
+    // In a cluster a host at its own MAX_CONCURRENT_CALLS leaves the call to the others, and claims it again once a slot frees.
+    if (!verdict.answer && this.d.claims?.clustered && this.d.rules.refusesCaller(call.from) === undefined) return this.leaveRinging(call, verdict.reason, true);
     if (!verdict.answer) return this.refuse(call, verdict.reason);
     await this.answer(call);
   }
@@ -104,6 +116,8 @@ export class Answering {
     // On its own the host takes a slot at once (nothing awaited before the call is `answering`).
     const slot = this.d.claims?.clustered ? await this.claimInTurn(call) : this.d.calls.takeSlot();
     if (slot === undefined) return this.d.claims?.clustered ? undefined : this.declineForCapacity(call);
+    this.waiting.delete(call);
+    call.endReason = undefined; // a refusal that passed (claimed again) is not why the call ends
     call.slot = slot;
     call.state = "answering";
     this.d.calls.changed(call);
@@ -153,17 +167,18 @@ export class Answering {
 
   /** The slot first, then the claim: a host claims only a call it can take. */
   private async claimWithSlot(call: Call): Promise<number | undefined> {
-    if (call.state === "ended") return undefined;
+    // Ended, or taken here meanwhile (a claim again that crossed the webhook's answer).
+    if (call.state !== "ringing") return undefined;
     const slot = this.d.calls.takeSlot();
     // Never declined: a 603 from one instance could end the call for a host that has a slot.
-    if (slot === undefined) return void this.leaveRinging(call, `no free slot (MAX_CONCURRENT_CALLS ${this.d.calls.slots})`);
+    if (slot === undefined) return void this.leaveRinging(call, `no free slot (MAX_CONCURRENT_CALLS ${this.d.calls.slots})`, true);
     const claim = await this.d.claims!.claim(call);
     this.d.metrics.clusterClaims.inc({ result: claim.claimed ? "claimed" : claim.refusal });
     // The call may have ended while Redis answered (CANCEL: another instance answered, or the caller gave up).
     const ended = (call as { state: string }).state === "ended";
     if (claim.claimed && !ended) return slot;
     this.d.calls.returnSlot(slot);
-    if (!claim.claimed && !ended) this.leaveRinging(call, claim.reason);
+    if (!claim.claimed && !ended) this.leaveRinging(call, claim.reason, claim.refusal !== "taken");
     return undefined;
   }
 
@@ -177,10 +192,41 @@ export class Answering {
     if (decline) await this.d.page.request({ type: "decline", sipCallId: call.sipCallId }).catch(() => {});
   }
 
-  /** Not this host's call (another host has it, a limit, draining, Redis away): it rings on, never declined. */
-  private leaveRinging(call: Call, reason: string): void {
-    this.d.log.info({ call: call.id, from: call.from, reason }, "call: left ringing for another host");
+  /**
+   * Not this host's call (another host has it, a limit, draining, Redis away): it rings on, never
+   * declined. `reclaim`: the reason may pass (a limit, Redis away, no free slot), so the call is
+   * claimed again until it is answered somewhere or ends.
+   */
+  private leaveRinging(call: Call, reason: string, reclaim = false): void {
+    // Logged once per call, not at every claim again.
+    if (!this.waiting.has(call)) this.d.log.info({ call: call.id, from: call.from, reason, reclaim }, "call: left ringing for another host");
     call.endReason = `refused: ${reason}`;
+    if (!reclaim || this.d.stopping()) return void this.waiting.delete(call);
+    this.waiting.add(call);
+    this.reclaimTimer ??= setInterval(() => this.reclaim(), RECLAIM_EVERY_MS).unref();
+  }
+
+  /** Each call still ringing here that was left for a passing reason: claimed again (in turn, one try at a time). */
+  private reclaim(): void {
+    for (const call of this.waiting) {
+      if (call.state !== "ringing" || this.d.stopping()) {
+        this.waiting.delete(call);
+        continue;
+      }
+      if (this.reclaiming.has(call)) continue;
+      this.reclaiming.add(call);
+      void this.answer(call)
+        .catch((err) => this.d.log.error({ call: call.id, err: (err as Error).message }, "call: answering failed"))
+        .finally(() => this.reclaiming.delete(call));
+    }
+    if (this.waiting.size === 0) this.stop();
+  }
+
+  /** No more claiming again: nothing waits, or the host stops. */
+  stop(): void {
+    clearInterval(this.reclaimTimer);
+    this.reclaimTimer = undefined;
+    if (this.d.stopping()) this.waiting.clear();
   }
 
   /** Webhook mode: in a cluster the session is claimed before Call Control brings it here, so one host fetches it. */

@@ -225,6 +225,7 @@ export class Host {
     if (this.stopping) return;
     this.stopping = true;
     this.stopped.abort();
+    this.answering.stop();
     this.log.info({ calls: this.calls.active().length }, "host: stopping");
     await this.subscription?.stop();
     await this.sharedSubscription?.stop();

@@ -121,6 +121,48 @@ describe("claims", () => {
     }
   });
 
+  it("a call left ringing for a cluster-wide limit, Redis away or no slot is claimed again once that passes: by exactly one host, never declined", async () => {
+    const { hosts, line, keys, stop } = await startHosts(3, () => ({ slots: 1, clusterMax: 2 }));
+    try {
+      await line.ring("s-1");
+      await line.ring("s-2");
+      await line.ring("s-3"); // CLUSTER_MAX_CONCURRENT_CALLS 2 reached: left ringing on all three
+      expect(hosts.flatMap((h) => h.answered()).sort()).toEqual(["s-1", "s-2"]);
+      const waiting = hosts.flatMap((h) => h.calls.active().filter((c) => c.telephonySessionId === "s-3"));
+      expect(waiting.map((c) => c.state)).toEqual(["ringing", "ringing", "ringing"]);
+      // s-1 ends (the caller hangs up): its claim is released, and s-3 is taken by one host with a free slot.
+      const owner1 = hosts.find((h) => h.answered().includes("s-1"))!;
+      owner1.remoteEnd(owner1.calls.active().find((c) => c.telephonySessionId === "s-1")!);
+      await until(() => hosts.flatMap((h) => h.answered()).includes("s-3"), "s-3 claimed again and answered", 5000);
+      expect(hosts.filter((h) => h.answered().includes("s-3"))).toHaveLength(1);
+      expect(hosts.map((h) => h.declined())).toEqual([0, 0, 0]);
+      const answered = hosts.flatMap((h) => h.calls.active().filter((c) => c.telephonySessionId === "s-3" && c.state === "answered"));
+      expect(answered).toHaveLength(1);
+      expect(answered[0].endReason).toBeUndefined();
+      expect(await raw.zcard(keys.active)).toBe(2);
+    } finally {
+      await stop();
+    }
+  });
+
+  it("every host at its MAX_CONCURRENT_CALLS: the next call rings on all (none declines), and the first host with a slot again takes it", async () => {
+    const { hosts, line, stop } = await startHosts(2, () => ({ slots: 1 }));
+    try {
+      await line.ring("s-a");
+      await line.ring("s-b");
+      await line.ring("s-c");
+      expect(hosts.flatMap((h) => h.answered()).sort()).toEqual(["s-a", "s-b"]);
+      expect(hosts.flatMap((h) => h.calls.active().filter((c) => c.telephonySessionId === "s-c")).map((c) => c.state)).toEqual(["ringing", "ringing"]);
+      const ownerB = hosts.find((h) => h.answered().includes("s-b"))!;
+      ownerB.remoteEnd(ownerB.calls.active().find((c) => c.telephonySessionId === "s-b")!);
+      await until(() => ownerB.answered().includes("s-c"), "s-c taken by the host whose slot freed", 5000);
+      expect(hosts.flatMap((h) => h.answered()).filter((s) => s === "s-c")).toHaveLength(1);
+      expect(hosts.map((h) => h.declined())).toEqual([0, 0]);
+    } finally {
+      await stop();
+    }
+  });
+
   it("caller rules may still decline in a cluster (the same on every host); capacity never does", async () => {
     const { hosts, line, stop } = await startHosts(2, () => ({ slots: 1, answer: { deny: [/^\+1999.*$/], refusedAction: "decline" } }));
     try {

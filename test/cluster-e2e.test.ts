@@ -2,12 +2,8 @@
  * The whole host (real Chrome, the twin) with REDIS_URL set: it joins, registers with the
  * instanceId its lease names, answers a call it claimed, lists it in the cluster's registry, and
  * frees its lease when it stops. Losing Redis turns /ready 503 with the reason; the call goes on.
- *
- * Several Chrome-backed hosts on one extension need the twin to ring every registered instance
- * (and CANCEL the others once one answers); that e2e comes with that twin change: 2-3 hosts on one
- * extension, N calls, each answered by exactly one host (the others' forks CANCELled, none
- * declined), GET /calls alike on every host, a forwarded hangup, and one host SIGKILLed mid-call
- * (its call ends host-lost, the survivors answer the next calls).
+ * Several Chrome-backed hosts on one extension: test/cluster-3hosts-e2e.test.ts and
+ * test/cluster-webhook-3hosts-e2e.test.ts.
  */
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -46,6 +46,7 @@ export class ClusterTestHost {
   readonly metrics = new Metrics();
   instanceId: string | undefined;
   draining = false;
+  stopping = false;
   /** Webhook mode: the events this host handled, and the Call Control answers it asked for (with its device). */
   readonly events: TelephonyEvent[] = [];
   readonly fetched: Array<{ telephonySessionId: string; deviceId: string }> = [];
@@ -82,7 +83,7 @@ export class ClusterTestHost {
       log: quietLog,
       apology: new Int16Array(800),
       sampleRate: 8000,
-      stopping: () => false,
+      stopping: () => this.stopping,
       extensionId: () => o.extensionId,
       // As RingCentral does on a Call Control answer: the INVITE comes to the device that asked (see fetchedHere).
       fetchCall: async (telephonySessionId) => void this.fetched.push({ telephonySessionId, deviceId: `device-${o.hostId}` }),
@@ -141,6 +142,8 @@ export class ClusterTestHost {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
+    this.answering.stop();
     this.abort.abort();
     await this.cluster.stop();
   }
