@@ -120,7 +120,7 @@ export function openApi(): Record<string, unknown> {
     "415": { description: "the body is not application/json in UTF-8, or is compressed" },
     "500": { description: "RingCentral or the page refused the request; `message` says why" },
     "502": { description: "transfer only: RingCentral refused the transfer; the call is back with the pipeline (a fresh `start`)" },
-    "503": { description: "API_TOKEN is not set on the host; POST /calls on a draining host; or, in a cluster, the host that owns the call is gone or Redis is unreachable" },
+    "503": { description: "API_TOKEN is not set on the host; POST /calls on a draining host or while Chrome or the registration is down; or, in a cluster, the host that owns the call is gone or Redis is unreachable" },
     "504": { description: "in a cluster: the host that owns the call did not answer in time" },
   };
   const post = (summary: string, b?: z.ZodType) => ({ post: { summary, ...(b && { requestBody: body(b) }), responses: { "200": callResponse, ...errors } } });

@@ -271,6 +271,9 @@ export class Host {
 
   placeCall(to: string, from?: string, opts?: PlaceCallOptions): Promise<Call> {
     if (this.draining) return Promise.reject(statusError(503, "this host is draining (shutting down): it places no new call; send the request to another host"));
+    // Chrome restarting or SIP reconnecting: a temporary state the caller should retry, not a 500.
+    const { chrome, registered } = this.phone.status;
+    if (!chrome || !registered) return Promise.reject(statusError(503, `the phone is not ready (${!chrome ? "Chrome is not running" : "not registered with RingCentral"}): it places no call now; retry shortly or send the request to another host`));
     return this.outbound.placeCall(to, from, opts);
   }
 

@@ -158,6 +158,9 @@ describe("recovery", () => {
       stack.host.browserProcess()?.kill("SIGKILL");
       await until(() => hostCall.state === "ended", "the call to be ended with its page");
       expect(hostCall.endReason).toBe("page-lost");
+      // While Chrome is down, POST /calls is a retryable 503, not a 500 (the check and the call are one tick).
+      await until(() => !stack.host.status().registered, "the registration to be reported down");
+      await expect(stack.host.placeCall("+15550005999")).rejects.toMatchObject({ status: 503 });
       await until(() => stack.host.status().registered, "re-registration", 20_000);
       const second = await stack.placeCall({ from: "+15550005001", play: "tone:440", hangupAfterMs: 2000 });
       await until(async () => (await stack.twinState(second.callId)) === "ended", "the new call to end");
