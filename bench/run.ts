@@ -16,11 +16,12 @@ import { join } from "node:path";
 import { BUSY_PCT, paramsFor } from "./params.ts";
 import { benchClear } from "./phases/clear.ts";
 import { benchCost, costLines } from "./phases/cost.ts";
+import { benchDemo } from "./phases/demo.ts";
 import { benchLatency } from "./phases/latency.ts";
 import { benchLaunch } from "./phases/launch.ts";
 import { benchSip, type SipResult } from "./phases/sip.ts";
 import { benchStall } from "./phases/stall.ts";
-import { benchStream } from "./phases/stream.ts";
+import { benchStream, type StreamResult } from "./phases/stream.ts";
 import { installProbes } from "./probes.ts";
 import { gitState, writeReport, type ProfileResults } from "./report.ts";
 import { PROFILES, Stack, elapsedS, progress, sleep } from "./stack.ts";
@@ -29,7 +30,7 @@ import { ROOT } from "./twin-proc.ts";
 
 const QUICK = process.argv.includes("--quick");
 const argValue = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-/** `--only=latency,clear,cost,stream,launch,sip` and `--profiles=mulaw,l16-16000`: run a part (for investigating). */
+/** `--only=latency,clear,cost,stream,launch,sip,demo` and `--profiles=mulaw,l16-16000`: run a part (for investigating). */
 const ONLY = argValue("only")?.split(",");
 const PROFILE_FILTER = argValue("profiles")?.split(",");
 const runs = (phase: string) => !ONLY || ONLY.includes(phase);
@@ -60,7 +61,8 @@ async function main(): Promise<void> {
   const profiles: ProfileResults[] = [];
   let sip: SipResult | undefined;
   for (const profile of PROFILES.filter((p) => !PROFILE_FILTER || PROFILE_FILTER.includes(p.name))) {
-    const { host, cache } = s.newHost(profile);
+    // 16 calls streaming in phase 5: the default MAX_CONCURRENT_CALLS (8) would leave the rest ringing.
+    const { host, cache } = s.newHost(profile, { MAX_CONCURRENT_CALLS: String(Math.max(8, ...P.streamCalls)) });
     await host.start();
     await sleep(1000);
     const r: ProfileResults = { profile: profile.name };
@@ -73,7 +75,12 @@ async function main(): Promise<void> {
       if (runs("cost")) r.cost = await benchCost(s, host, profile, profile.name === "mulaw" ? P.costLevels : P.opusCostLevels, P);
       if (runs("stream")) {
         await sleep(1000);
-        r.stream = await benchStream(s, host, profile, 8, P);
+        const streams: StreamResult[] = (r.streams = []);
+        for (const n of P.streamCalls) {
+          streams.push(await benchStream(s, host, profile, n, P));
+          await sleep(1000);
+        }
+        r.stream = streams.find((x) => x.calls === 8) ?? streams[0];
         // The 8-call window extends the cost line for a profile without the full sweep.
         if (P.stallCheck && profile.name === "mulaw") r.stall = await benchStall(s, host);
         if (r.cost && !r.cost.points.some((p) => p.calls === 8)) {
@@ -89,9 +96,12 @@ async function main(): Promise<void> {
     }
   }
 
+  // Last, with the bench's own host stopped: the demo starts its own twin, host and Chrome.
+  const demo = runs("demo") ? await benchDemo(P) : undefined;
+
   const gitAfter = gitState();
   if (JSON.stringify(gitAfter) !== JSON.stringify(git)) progress(`warning: the working tree changed during the run (now commit ${gitAfter.commit}, changes in ${gitAfter.dirty.join(", ") || "nothing"}); later phases may have measured other code`);
-  writeReport({ quick: QUICK, git, params: P, launch, sip, profiles, background: s.background, hostLog: HOST_LOG, elapsedS: elapsedS(), file: join(RESULTS_DIR, `${RUN_NAME}.json`) });
+  writeReport({ quick: QUICK, git, params: P, launch, sip, demo, profiles, background: s.background, hostLog: HOST_LOG, elapsedS: elapsedS(), file: join(RESULTS_DIR, `${RUN_NAME}.json`) });
 }
 
 main()
