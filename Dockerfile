@@ -1,17 +1,22 @@
-# rc-voice-host: Node 20 + Debian's Chromium, running the TypeScript sources with tsx.
+# rc-voice-host: Node 24 LTS + Debian's Chromium, running the TypeScript sources with tsx.
 #
-#   docker build -t rc-voice-host .
+#   docker build -t rc-voice-host .                       # the runtime image
+#   docker build --target debug -t rc-voice-host:debug .  # plus Xvfb, for headful Chrome
+#   deploy/image.sh                                       # the same with buildah, then the demo inside
+#                                                         # (no Docker engine needed; docs/DEPLOY.md)
 #   docker run --init --env-file .env -p 8080:8080 --cap-add=SYS_ADMIN \
 #     -v rc-voice-host-cache:/app/.cache rc-voice-host
 #
 # Smoke test with no account (the offline twin + echo pipeline, inside the container):
 #   docker run --rm --cap-add=SYS_ADMIN rc-voice-host npm run demo
-FROM node:20-bookworm-slim
+ARG BASE=node:24-bookworm-slim
+FROM ${BASE} AS runtime
 
-# Chromium from Debian (Puppeteer never downloads a browser: see .puppeteerrc.cjs) and a font set.
+# Chromium from Debian (Puppeteer never downloads a browser: see .puppeteerrc.cjs) and one font
+# set; no recommends, no apt lists, no docs.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends chromium fonts-liberation \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get install -y --no-install-recommends chromium fonts-liberation ca-certificates \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /usr/share/doc/* /usr/share/man/*
 
 # HTTP_HOST=0.0.0.0: /health and /ready must be reachable from outside the container.
 ENV CHROME_PATH=/usr/bin/chromium \
@@ -25,7 +30,8 @@ WORKDIR /app
 # dependencies (the host runs .ts directly and bundles the page at start), so dev
 # dependencies (typescript, vitest, @types) can be left out.
 COPY package.json package-lock.json .puppeteerrc.cjs ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+# --omit=peer: typescript would otherwise come in as an optional peer of puppeteer's config loader.
+RUN npm ci --omit=dev --omit=peer --no-audit --no-fund && npm cache clean --force && rm -rf /root/.npm
 
 # twin/ and examples/ are only for `npm run demo` in the container; npm start doesn't load them.
 COPY tsconfig.json ./
@@ -59,3 +65,17 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 # npm never reaches the host, so `docker stop` would kill it without hanging up or unregistering.
 # Run with `docker run --init` (or tini) so Chrome's exited helper processes are reaped.
 CMD ["node", "--import", "tsx", "host/cli.ts"]
+
+# Headful debugging: Chrome in a real (virtual) X display. Run with HEADLESS=false under xvfb-run
+# and watch it through Chrome's DevTools (docs/DEPLOY.md, "Watching Chrome").
+FROM runtime AS debug
+USER root
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends xvfb xauth \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /usr/share/doc/* /usr/share/man/*
+USER node
+ENV HEADLESS=false
+CMD ["xvfb-run", "-a", "node", "--import", "tsx", "host/cli.ts"]
+
+# The default target stays the runtime image.
+FROM runtime

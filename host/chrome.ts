@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import puppeteer, { type Browser } from "puppeteer";
 
@@ -9,6 +10,8 @@ export interface ChromeOptions {
   insecureTls: boolean;
   /** Extra flags, e.g. for debugging. */
   args?: string[];
+  /** Chrome's DevTools on this port (Chrome binds it to 127.0.0.1 only): to watch the page. */
+  debugPort?: number;
 }
 
 const SYSTEM_CHROMES = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome", "/usr/bin/google-chrome-stable"];
@@ -24,7 +27,7 @@ export function resolveChromePath(configured?: string): string | undefined {
  * loopback ICE candidates need both --allow-loopback-in-peer-connection and a media permission;
  * background throttling would stretch the audio threads' timers.
  */
-export function chromeArgs(opts: Pick<ChromeOptions, "insecureTls" | "args">): string[] {
+export function chromeArgs(opts: Pick<ChromeOptions, "insecureTls" | "args" | "debugPort">): string[] {
   return [
     ...(process.getuid?.() === 0 ? ["--no-sandbox"] : []),
     "--allow-loopback-in-peer-connection",
@@ -44,6 +47,7 @@ export function chromeArgs(opts: Pick<ChromeOptions, "insecureTls" | "args">): s
     "--disable-backgrounding-occluded-windows",
     "--disable-gpu",
     ...(opts.insecureTls ? ["--ignore-certificate-errors"] : []),
+    ...(opts.debugPort !== undefined ? [`--remote-debugging-port=${opts.debugPort}`] : []),
     ...(opts.args ?? []),
   ];
 }
@@ -51,21 +55,55 @@ export function chromeArgs(opts: Pick<ChromeOptions, "insecureTls" | "args">): s
 export async function launchChrome(opts: ChromeOptions): Promise<Browser> {
   const executablePath = resolveChromePath(opts.executablePath);
   if (!executablePath) throw new Error("no Chrome found: install Chromium (Debian: apt-get install -y chromium) or set CHROME_PATH");
-  return puppeteer.launch({
-    executablePath,
-    headless: opts.headless,
-    acceptInsecureCerts: opts.insecureTls,
-    args: chromeArgs(opts),
-    // DevTools over a pipe, not a port: if the host dies hard (SIGKILL, OOM), the pipe closes and
-    // Chrome exits with it, instead of living on as an orphan still registered to RingCentral.
-    pipe: true,
-    // Puppeteer's network monitoring turns every media WebSocket frame into a DevTools event
-    // (≈ 800/s at 8 calls): measured 21 % of a core across Chrome and the host for nothing.
-    networkEnabled: false,
-    // The host hangs up and unregisters before Chrome goes: it handles signals itself.
-    handleSIGINT: false,
-    handleSIGTERM: false,
-    handleSIGHUP: false,
-    defaultViewport: null,
+  const args = chromeArgs(opts);
+  try {
+    return await puppeteer.launch({
+      executablePath,
+      headless: opts.headless,
+      acceptInsecureCerts: opts.insecureTls,
+      args,
+      // DevTools over a pipe, not a port: if the host dies hard (SIGKILL, OOM), the pipe closes and
+      // Chrome exits with it, instead of living on as an orphan still registered to RingCentral.
+      pipe: true,
+      // Puppeteer's network monitoring turns every media WebSocket frame into a DevTools event
+      // (≈ 800/s at 8 calls): measured 21 % of a core across Chrome and the host for nothing.
+      networkEnabled: false,
+      // The host hangs up and unregisters before Chrome goes: it handles signals itself.
+      handleSIGINT: false,
+      handleSIGTERM: false,
+      handleSIGHUP: false,
+      defaultViewport: null,
+    });
+  } catch (err) {
+    // Puppeteer reports only its own side ("Target closed"); Chrome's reason is on its stderr.
+    const said = await chromeStderr(executablePath, [...args, ...(opts.headless ? ["--headless"] : [])]);
+    const message = err instanceof Error ? err.message : String(err);
+    throw new Error(said ? `Chrome failed to start (${message}); Chrome said: ${said}` : `Chrome failed to start: ${message}`, { cause: err });
+  }
+}
+
+const STDERR_WAIT_MS = 10_000;
+const STDERR_MAX_CHARS = 600;
+
+/**
+ * Starts Chrome once more on a blank page and returns the first lines of its stderr that say why
+ * it stops (FATAL/ERROR lines, e.g. "No usable sandbox!"). Only on a failed launch.
+ */
+export function chromeStderr(executablePath: string, args: string[]): Promise<string> {
+  return new Promise((resolve) => {
+    let out = "";
+    const child = spawn(executablePath, [...args.filter((a) => !a.startsWith("--remote-debugging")), "--dump-dom", "about:blank"], { stdio: ["ignore", "ignore", "pipe"] });
+    const done = () => {
+      clearTimeout(timer);
+      child.kill("SIGKILL");
+      const lines = out.split("\n").filter((l) => /FATAL|ERROR|sandbox/i.test(l));
+      resolve(lines.join(" | ").slice(0, STDERR_MAX_CHARS));
+    };
+    const timer = setTimeout(done, STDERR_WAIT_MS);
+    child.stderr.on("data", (d: Buffer) => {
+      if (out.length < 8 * STDERR_MAX_CHARS) out += d.toString();
+    });
+    child.on("error", done);
+    child.on("close", done);
   });
 }

@@ -35,7 +35,8 @@ export interface PipelineConfig {
 export interface Config {
   ringcentral: RingCentralConfig;
   pipeline: PipelineConfig;
-  chrome: { headless: boolean; executablePath?: string };
+  /** `debugPort`: Chrome's DevTools on 127.0.0.1 (CHROME_DEBUG_PORT), for watching the page. */
+  chrome: { headless: boolean; executablePath?: string; debugPort?: number };
   /** `metricsRequireToken`: /metrics and /openapi.json need the API's bearer token. */
   http: { host: string; port: number; metricsRequireToken: boolean };
   answer: AnswerConfig;
@@ -147,6 +148,7 @@ const schemas = () => ({
       },
     })
     .optional(),
+  CHROME_DEBUG_PORT: integer(1024, 65535, "a whole number from 1024 to 65535", "a free port for Chrome's DevTools on 127.0.0.1, e.g. 9222; leave unset in production").optional(),
   HTTP_PORT: integer(0, 65535, "a whole number from 0 to 65535", "set a free TCP port, e.g. 8080 (0 picks any free port)").default(8080),
   HTTP_HOST: z
     .string()
@@ -252,7 +254,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadConfi
       dropAction: v.PIPELINE_DROP_ACTION,
       playoutLeadMs: v.PLAYOUT_LEAD_MS,
     },
-    chrome: { headless: v.HEADLESS, ...(v.CHROME_PATH !== undefined && { executablePath: v.CHROME_PATH }) },
+    chrome: {
+      headless: v.HEADLESS,
+      ...(v.CHROME_PATH !== undefined && { executablePath: v.CHROME_PATH }),
+      ...(v.CHROME_DEBUG_PORT !== undefined && { debugPort: v.CHROME_DEBUG_PORT }),
+    },
     http: { host: v.HTTP_HOST, port: v.HTTP_PORT, metricsRequireToken: v.METRICS_REQUIRE_TOKEN },
     answer: {
       mode: v.ANSWER_MODE,
@@ -332,7 +338,7 @@ export function describeConfig(config: Config | ConfigWithOptionalCredentials): 
       insecureSipTls: rc.insecureSipTls,
     },
     pipeline: { ...config.pipeline, url: redactUrl(config.pipeline.url) },
-    chrome: { headless: config.chrome.headless, executablePath: config.chrome.executablePath ?? "(auto-detect)" },
+    chrome: { headless: config.chrome.headless, executablePath: config.chrome.executablePath ?? "(auto-detect)", debugPort: config.chrome.debugPort ?? "(off)" },
     http: { ...config.http },
     answer: { ...config.answer, allow: config.answer.allow.map(String), deny: config.answer.deny.map(String) },
     webhook: { ...config.webhook, verificationToken: config.webhook.verificationToken ? "***" : "(random per start)" },

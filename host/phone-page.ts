@@ -133,7 +133,12 @@ export class PhonePage {
   /** Chrome, the page, its audio graph, and the registration. Run at start and after a crash. */
   private async launch(): Promise<void> {
     const { config, link, log } = this.o;
-    const browser = await launchChrome({ executablePath: config.chrome.executablePath, headless: config.chrome.headless, insecureTls: config.ringcentral.insecureSipTls });
+    const browser = await launchChrome({
+      executablePath: config.chrome.executablePath,
+      headless: config.chrome.headless,
+      insecureTls: config.ringcentral.insecureSipTls,
+      ...(config.chrome.debugPort !== undefined && { debugPort: config.chrome.debugPort }),
+    });
     this.browser = browser;
     log.info({ headless: config.chrome.headless, version: await browser.version() }, "chrome: launched");
     browser.on("disconnected", () => {

@@ -123,6 +123,8 @@ describe("loadConfig", () => {
     ["HTTP_HOST", "http://localhost"],
     ["CHROME_PATH", "/definitely/not/here/chrome"],
     ["CHROME_PATH", tmpdir()],
+    ["CHROME_DEBUG_PORT", "80"],
+    ["CHROME_DEBUG_PORT", "9222x"],
     ["ANSWER_MODE", "manual"],
     ["MAX_CONCURRENT_CALLS", "0"],
     ["MAX_CONCURRENT_CALLS", "many"],
