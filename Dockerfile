@@ -15,8 +15,10 @@ FROM ${BASE} AS runtime
 # Chromium from Debian (Puppeteer never downloads a browser: see .puppeteerrc.cjs) and one font
 # set; no recommends, no apt lists, no docs.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends chromium fonts-liberation ca-certificates \
- && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /usr/share/doc/* /usr/share/man/*
+ && apt-get install -y --no-install-recommends chromium chromium-sandbox fonts-liberation ca-certificates \
+ && apt-get clean && rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/* \
+ && find /usr/share/locale -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} + \
+ && find /usr/lib/chromium/locales -type f ! -name en-US.pak -delete
 
 # HTTP_HOST=0.0.0.0: /health and /ready must be reachable from outside the container.
 ENV CHROME_PATH=/usr/bin/chromium \
@@ -30,8 +32,13 @@ WORKDIR /app
 # dependencies (the host runs .ts directly and bundles the page at start), so dev
 # dependencies (typescript, vitest, @types) can be left out.
 COPY package.json package-lock.json .puppeteerrc.cjs ./
-# --omit=peer: typescript would otherwise come in as an optional peer of puppeteer's config loader.
-RUN npm ci --omit=dev --omit=peer --no-audit --no-fund && npm cache clean --force && rm -rf /root/.npm
+# A TLS-intercepting proxy's CA for the build only (deploy/image.sh passes the machine's): not kept.
+ARG NODE_EXTRA_CA_CERTS
+# typescript (23 MB) comes in as an optional peer of puppeteer's config loader, which loads it only
+# for a .ts config file; there is none (.puppeteerrc.cjs).
+RUN npm ci --omit=dev --no-audit --no-fund \
+ && rm -rf node_modules/typescript node_modules/.bin/tsc node_modules/.bin/tsserver \
+ && npm cache clean --force && rm -rf /root/.npm /tmp/*
 
 # twin/ and examples/ are only for `npm run demo` in the container; npm start doesn't load them.
 COPY tsconfig.json ./
@@ -47,7 +54,9 @@ RUN mkdir -p .cache recordings && chown node:node .cache recordings
 
 # Non-root, so Chrome keeps its sandbox (host/chrome.ts adds --no-sandbox only when running as
 # root). Chrome's sandbox needs user namespaces, which Docker's default seccomp profile usually
-# refuses. If Chrome then fails to launch ("No usable sandbox"), the choices are:
+# refuses; chromium-sandbox (Debian's setuid helper) is there for runtimes that allow neither.
+# If Chrome then fails to launch, the host's error quotes Chrome ("No usable sandbox!", or a
+# zygote "Operation not permitted"), and the choices are:
 #   --cap-add=SYS_ADMIN                 sandbox on; the container gets broad privileges
 #   --security-opt seccomp=chrome.json  sandbox on; a seccomp profile allowing the namespace calls
 #   --user root                         Chrome runs with --no-sandbox; a renderer exploit (from
@@ -72,7 +81,7 @@ FROM runtime AS debug
 USER root
 RUN apt-get update \
  && apt-get install -y --no-install-recommends xvfb xauth \
- && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /usr/share/doc/* /usr/share/man/*
+ && apt-get clean && rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/*
 USER node
 ENV HEADLESS=false
 CMD ["xvfb-run", "-a", "node", "--import", "tsx", "host/cli.ts"]

@@ -51,24 +51,32 @@ make_base() {
   ln -s ../lib/node_modules/npm/bin/npx-cli.js "$work/rootfs/usr/local/bin/npx"
   # As in the official image: a `node` user (uid 1000) for the process, no apt lists, no docs.
   chroot "$work/rootfs" sh -c 'groupadd -g 1000 node && useradd -u 1000 -g node -m -s /bin/bash node'
-  rm -rf "$work/rootfs"/var/lib/apt/lists/* "$work/rootfs"/var/cache/apt/*.bin "$work/rootfs"/usr/share/doc/* "$work/rootfs"/usr/share/man/*
+  # As the official image does: apt keeps no .deb files in any layer (docker-clean).
+  printf '%s\n' 'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };' \
+    'APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };' \
+    'Dir::Cache::pkgcache ""; Dir::Cache::srcpkgcache "";' >"$work/rootfs/etc/apt/apt.conf.d/docker-clean"
+  rm -rf "$work/rootfs"/var/cache/apt/archives/*.deb "$work/rootfs"/var/lib/apt/lists/* "$work/rootfs"/usr/share/doc/* "$work/rootfs"/usr/share/man/*
   local ctr
   ctr=$(buildah from scratch)
   buildah copy --quiet "$ctr" "$work/rootfs" / >/dev/null
   buildah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --cmd node "$ctr"
   buildah commit --quiet --format docker "$ctr" "$BASE" >/dev/null
   buildah rm "$ctr" >/dev/null
-  echo "base $BASE: $(buildah inspect --type image --format '{{.Docker.Size}}' "$BASE" 2>/dev/null || true)"
+  buildah images --format '{{.Name}}:{{.Tag}} {{.Size}}' | grep -F "$BASE" || true
 }
 
 build_images() {
+  # Behind a TLS-intercepting proxy, npm in the build needs the machine's CA bundle: mounted for
+  # the build's RUN steps only, never copied into a layer.
+  local ca=${BUILD_CA_FILE:-${NODE_EXTRA_CA_CERTS:-}} ca_args=()
+  [ -n "$ca" ] && [ -f "$ca" ] && ca_args=(-v "$ca:/run/build-ca.crt:ro" --build-arg NODE_EXTRA_CA_CERTS=/run/build-ca.crt)
   for target in runtime debug; do
     local tag=$IMAGE
     [ "$target" = debug ] && tag=$DEBUG_IMAGE
     step "build $tag (target $target)"
     local start=$SECONDS
     # --format docker keeps HEALTHCHECK, which the OCI format drops.
-    buildah bud --quiet --layers --format docker --build-arg "BASE=$BASE" --target "$target" -t "$tag" . >/dev/null
+    buildah bud --quiet --layers --format docker --build-arg "BASE=$BASE" "${ca_args[@]}" --target "$target" -t "$tag" . >/dev/null
     echo "built $tag in $((SECONDS - start)) s"
   done
   buildah images --format '{{.Name}}:{{.Tag}} {{.Size}}' | grep -F "rc-voice-host:" || true
@@ -77,9 +85,11 @@ build_images() {
 # Runs a command in a throwaway container of an image (buildah run: no engine, chroot isolation).
 in_image() {
   local image=$1 user=$2; shift 2
-  local ctr status=0
+  local ctr status=0 caps=()
+  # Chrome's sandbox as a non-root user needs CAP_SYS_ADMIN here, as with `docker run --cap-add=SYS_ADMIN`.
+  [ "$user" != root ] && caps=(--cap-add CAP_SYS_ADMIN)
   ctr=$(buildah from --quiet "$image")
-  buildah run --user "$user" "$ctr" -- "$@" || status=$?
+  buildah run "${caps[@]}" --user "$user" "$ctr" -- "$@" || status=$?
   buildah rm "$ctr" >/dev/null
   return $status
 }
@@ -87,7 +97,7 @@ in_image() {
 demos() {
   step "demo in $IMAGE as root (Chrome with --no-sandbox)"
   in_image "$IMAGE" root npm run demo 2>&1 | sed -n '/demo summary/,$p'
-  step "demo in $IMAGE as node (Chrome's sandbox on)"
+  step "demo in $IMAGE as node with CAP_SYS_ADMIN (Chrome's sandbox on)"
   in_image "$IMAGE" node npm run demo 2>&1 | sed -n '/demo summary/,$p'
   step "demo in $DEBUG_IMAGE, headful under Xvfb, as node"
   in_image "$DEBUG_IMAGE" node xvfb-run -a env HEADLESS=false npm run demo 2>&1 | sed -n '/demo summary/,$p'
