@@ -1,5 +1,12 @@
 import type { CallerFrameHeader } from "./page-frames.ts";
+import { BacklogWatch, crossfade, SILENCE_PEAK, TRIM_FADE_MS, TRIM_SLICE_EVERY_MS, TRIM_SLICE_MS } from "./playout-trim.ts";
 import { mediaProbe } from "./probe.ts";
+import { SampleQueue } from "./sample-queue.ts";
+
+/** How far a call's lead may grow when the host ↔ page loop runs late (one frame per hole). */
+export const MAX_LEAD_MS = 200;
+/** Positions where the host's queue ran empty, kept while the page may still reach them. */
+const MAX_DRY_POSITIONS = 64;
 
 /**
  * Chunks queued at most, whatever their size: maxQueueMs bounds the audio, this bounds the
@@ -15,7 +22,10 @@ export interface PlayoutSink {
 
 export interface PlayoutOptions {
   sampleRate: number;
-  /** How far ahead of the playout position audio is sent to the page: the jitter it absorbs, and the latency it adds. */
+  /**
+   * How far ahead of the playout position audio is sent to the page: the jitter it absorbs, and
+   * the latency it adds while audio is queued. The start value: a hole the host caused raises it.
+   */
   leadMs: number;
   /** Audio a pipeline may queue ahead of real time before new audio is refused. */
   maxQueueMs: number;
@@ -32,6 +42,8 @@ export interface PlayoutEvents {
   onMark(name: string): void;
   /** The pipeline sent more than maxQueueMs ahead: the excess was refused. */
   onOverflow(droppedSamples: number): void;
+  /** A hole the host caused (audio was waiting here): the call's lead grew by a frame. */
+  onLeadRaised?(leadMs: number): void;
 }
 
 interface Mark {
@@ -48,9 +60,7 @@ interface Mark {
  * wire, unwrapped here).
  */
 export class Playout {
-  private readonly queue: Int16Array[] = [];
-  private headOffset = 0;
-  private queuedSamples = 0;
+  private readonly queue = new SampleQueue();
   /** Samples handed to the page; samples the page has consumed (played or cleared). */
   private sent = 0;
   private consumed = 0;
@@ -61,10 +71,25 @@ export class Playout {
   private readonly inFlight: Array<{ name: string; timer: NodeJS.Timeout }> = [];
   private started = false;
   private readonly frame: number;
-  private readonly leadSamples: number;
+  private leadSamples: number;
+  private readonly maxLeadSamples: number;
   private readonly maxQueueSamples: number;
-  /** Samples the pipeline pushed in all. */
+  /** Samples the pipeline pushed in all, less what was cleared or trimmed: marks' positions count in it. */
   pushed = 0;
+  /** Samples accepted from the pipeline in all (never reset): the backlog watch's feed rate. */
+  private fed = 0;
+  private readonly watch: BacklogWatch;
+  /** Samples dropped from standing backlogs (never from a burst). */
+  trimmedSamples = 0;
+  private readonly sliceSamples: number;
+  private readonly sliceEverySamples: number;
+  private readonly fadeSamples: number;
+  private lastSliceAt = -Infinity;
+  /** Where silence was last dropped (or the trim began): audio is sliced only after a window without. */
+  private quietAt = -Infinity;
+  private trimming = false;
+  /** Values of `sent` at which the queue here ran empty: a hole there was the pipeline's, not ours. */
+  private readonly dry: number[] = [];
   /**
    * Holes the caller heard in the agent's audio: the page ran dry and audio resumed within
    * 250 ms (a late host or a late pipeline; a pause the pipeline means is audio, or longer).
@@ -79,7 +104,13 @@ export class Playout {
     private readonly events: PlayoutEvents,
   ) {
     this.frame = opts.sampleRate / 50;
-    this.leadSamples = Math.max(this.frame, Math.round((opts.leadMs * opts.sampleRate) / 1000));
+    const ms = (x: number) => Math.round((x * opts.sampleRate) / 1000);
+    this.leadSamples = Math.max(this.frame, ms(opts.leadMs));
+    this.maxLeadSamples = Math.max(this.leadSamples, ms(MAX_LEAD_MS));
+    this.watch = new BacklogWatch(opts.sampleRate);
+    this.sliceSamples = ms(TRIM_SLICE_MS);
+    this.sliceEverySamples = ms(TRIM_SLICE_EVERY_MS);
+    this.fadeSamples = Math.max(1, ms(TRIM_FADE_MS));
     this.maxQueueSamples = Math.round((opts.maxQueueMs * opts.sampleRate) / 1000);
     this.history = new Int16Array(opts.sampleRate * 2);
   }
@@ -93,17 +124,18 @@ export class Playout {
   /** Media is up (ICE/DTLS connected): from now on audio reaches the caller, so playout may begin. */
   start(): void {
     this.started = true;
+    this.watch.reset(this.consumed, this.fed);
     this.pump();
   }
 
   push(pcm: Int16Array): void {
     mediaProbe?.onAgentPushed(this, pcm);
     if (pcm.length === 0) return;
-    if (this.queue.length >= MAX_QUEUED_CHUNKS) {
+    if (this.queue.chunkCount >= MAX_QUEUED_CHUNKS) {
       this.overflowSamples += pcm.length;
       return this.events.onOverflow(pcm.length);
     }
-    const room = this.maxQueueSamples - this.queuedSamples;
+    const room = this.maxQueueSamples - this.queue.samples;
     if (pcm.length > room) {
       const dropped = pcm.length - Math.max(0, room);
       this.overflowSamples += dropped;
@@ -112,8 +144,9 @@ export class Playout {
       pcm = pcm.subarray(0, room);
     }
     this.queue.push(pcm);
-    this.queuedSamples += pcm.length;
     this.pushed += pcm.length;
+    this.fed += pcm.length;
+    if (this.started) this.watch.onFed(this.consumed, this.fed);
     this.pump();
   }
 
@@ -132,13 +165,13 @@ export class Playout {
       clearTimeout(m.timer);
       this.events.onMark(m.name);
     }
-    this.queue.length = 0;
-    this.headOffset = 0;
-    this.queuedSamples = 0;
+    this.queue.clear();
     // What the page still holds is dropped there: count it consumed from here on.
     this.pushed = this.sent;
     this.sink.clear();
     this.consumed = this.sent;
+    this.dry.length = 0;
+    this.watch.reset(this.consumed, this.fed);
     return this.marks.splice(0).map((m) => m.name);
   }
 
@@ -146,18 +179,44 @@ export class Playout {
   onCallerFrame(header: CallerFrameHeader): void {
     // Unwrap the page's 32-bit counter against ours (it can only trail what we sent).
     const consumed = this.sent - ((this.sent - header.consumed) >>> 0);
+    const before = this.consumed;
     if (consumed > this.consumed) this.consumed = consumed;
     // The page counts the holes it played (silences under 250 ms inside agent audio).
-    this.underruns += (header.holes - this.holes) & 0xff;
+    const holes = (header.holes - this.holes) & 0xff;
     this.holes = header.holes;
+    if (holes > 0) this.onHoles(holes, before);
+    while (this.dry.length && this.dry[0] < this.consumed) this.dry.shift();
+    if (this.started) this.watch.onFrame(this.consumed, this.fed, this.queue.samples + this.sent - this.consumed);
     this.fireMarks();
     this.pump();
     mediaProbe?.onCallerFrame(this);
   }
 
+  /**
+   * The page ran dry and resumed between the last frame's position and this one's. If the queue
+   * here ran empty right there, the pipeline was late; otherwise audio was waiting here while the
+   * page starved, so the host ↔ page loop was late: give this call one more frame of lead.
+   */
+  private onHoles(holes: number, from: number): void {
+    this.underruns += holes;
+    if (this.dry.some((at) => at >= from && at <= this.consumed)) return;
+    if (this.leadSamples >= this.maxLeadSamples) return;
+    this.leadSamples = Math.min(this.maxLeadSamples, this.leadSamples + this.frame);
+    this.events.onLeadRaised?.(this.leadMs);
+  }
+
+  /** The call's lead now (it grows after holes the host caused). */
+  get leadMs(): number {
+    return (this.leadSamples * 1000) / this.opts.sampleRate;
+  }
+
+  get trimmedMs(): number {
+    return (this.trimmedSamples * 1000) / this.opts.sampleRate;
+  }
+
   /** Audio queued here and in the page, in ms. */
   get bufferedMs(): number {
-    return ((this.queuedSamples + this.sent - this.consumed) * 1000) / this.opts.sampleRate;
+    return ((this.queue.samples + this.sent - this.consumed) * 1000) / this.opts.sampleRate;
   }
 
   /** Marks not yet sent back: waiting for their audio, or on the send path. */
@@ -200,26 +259,58 @@ export class Playout {
 
   private pump(): void {
     if (!this.started) return;
-    while (this.queuedSamples > 0 && this.sent - this.consumed < this.leadSamples) {
-      const n = Math.min(this.frame, this.queuedSamples);
+    // While a standing backlog is trimmed it must stay here, where it can be cut: a lead grown
+    // past the base would move it into the page instead, out of reach.
+    const lead = this.watch.budget > 0 ? Math.min(this.leadSamples, this.watch.baseSamples) : this.leadSamples;
+    if (this.watch.budget > 0 && !this.trimming) this.quietAt = this.sent;
+    this.trimming = this.watch.budget > 0;
+    while (this.queue.samples > 0 && this.sent - this.consumed < lead) {
+      if (this.watch.budget > 0) this.trimHead();
+      const n = Math.min(this.frame, this.queue.samples);
       const out = new Int16Array(n);
-      let filled = 0;
-      while (filled < n) {
-        const head = this.queue[0];
-        const take = Math.min(n - filled, head.length - this.headOffset);
-        out.set(head.subarray(this.headOffset, this.headOffset + take), filled);
-        filled += take;
-        this.headOffset += take;
-        if (this.headOffset === head.length) {
-          this.queue.shift();
-          this.headOffset = 0;
-        }
-      }
+      this.queue.take(out);
       const h = this.history;
       for (let i = 0; i < n; i++) h[(this.sent + i) % h.length] = out[i];
-      this.queuedSamples -= n;
       this.sent += n;
       this.sink.sendAgent(out);
+    }
+    if (this.queue.samples === 0 && this.dry[this.dry.length - 1] !== this.sent) {
+      this.dry.push(this.sent);
+      if (this.dry.length > MAX_DRY_POSITIONS) this.dry.shift();
+    }
+  }
+
+  /**
+   * Cuts part of a standing backlog from the head of the queue, just before it is sent: frames of
+   * silence whenever the head is silent; after a window with none, one short slice of audio per
+   * TRIM_SLICE_EVERY_MS. The
+   * cut is a crossfade from the audio before it into the audio after it, so it does not click.
+   */
+  private trimHead(): void {
+    const fade = this.fadeSamples;
+    while (this.watch.budget > 0) {
+      const silent = this.queue.peak(this.frame + fade) < SILENCE_PEAK;
+      // Silence first: audio is sliced only once a window has passed with no silence to drop.
+      if (!silent && (this.sent - this.lastSliceAt < this.sliceEverySamples || this.sent - this.quietAt < this.watch.windowSamples)) return;
+      const cut = Math.min(this.watch.budget, silent ? this.frame : this.sliceSamples);
+      // Leave a frame after the join: the cut never ends the queue.
+      if (this.queue.samples < cut + fade + this.frame) return;
+      const span = new Int16Array(cut + fade);
+      this.queue.take(span);
+      const joined = new Int16Array(fade);
+      crossfade(span, span.subarray(cut), joined);
+      this.queue.unshift(joined);
+      this.pushed -= cut;
+      this.trimmedSamples += cut;
+      this.watch.budget -= cut;
+      // Marks after the cut come `cut` samples sooner; one inside it falls on the join.
+      for (let i = this.marks.length - 1; i >= 0 && this.marks[i].at > this.sent; i--) this.marks[i].at = Math.max(this.sent, this.marks[i].at - cut);
+      // Silence goes as fast as it comes; audio one slice at a time.
+      if (silent) this.quietAt = this.sent;
+      else {
+        this.lastSliceAt = this.sent;
+        return;
+      }
     }
   }
 }

@@ -26,6 +26,10 @@ export interface StreamStats {
   playedSamples: number;
   marksPlayed: number;
   underruns: number;
+  /** Agent audio cut from standing backlogs (bridge/playout-trim.ts), in ms. */
+  trimmedMs: number;
+  /** The call's playout lead: PLAYOUT_LEAD_MS, raised a frame per hole the host caused. */
+  leadMs: number;
   badMessages: number;
   dtmfIn: string;
   reconnects: number;
@@ -82,7 +86,7 @@ export class CallStream {
   readonly whenClosed = new Promise<void>((resolve) => (this.markClose = resolve));
   private info: StreamInfo | undefined;
   private readonly announcements: Array<{ mark: string; resolve(): void }> = [];
-  readonly stats: StreamStats = { callerFrames: 0, agentSamples: 0, playedSamples: 0, marksPlayed: 0, underruns: 0, badMessages: 0, dtmfIn: "", reconnects: 0, droppedCallerFrames: 0, droppedDtmf: 0, drops: { closed: 0, unresponsive: 0, "too-big": 0 } };
+  readonly stats: StreamStats = { callerFrames: 0, agentSamples: 0, playedSamples: 0, marksPlayed: 0, underruns: 0, trimmedMs: 0, leadMs: 0, badMessages: 0, dtmfIn: "", reconnects: 0, droppedCallerFrames: 0, droppedDtmf: 0, drops: { closed: 0, unresponsive: 0, "too-big": 0 } };
 
   constructor(
     private readonly link: PageLink,
@@ -104,6 +108,7 @@ export class CallStream {
           // Once, then every hundredth time: a flooding pipeline must not flood the log too.
           if (this.overflows++ % 100 === 0) this.log.error({ droppedSamples: dropped, times: this.overflows, maxQueueMs: opts.maxQueueMs }, "pipeline floods playout: audio beyond the queue bound refused");
         },
+        onLeadRaised: (leadMs) => this.log.info({ leadMs }, "playout: the page ran dry with audio waiting here; lead raised"),
       },
     );
     this.dtmf = new DtmfDetector(sampleRate, (digit) => {
@@ -111,6 +116,7 @@ export class CallStream {
       this.log.info({ digit }, "dtmf: caller pressed a key");
       this.session?.sendDtmf(digit);
     });
+    this.stats.leadMs = this.playout.leadMs;
     this.agentFrame = new Int16Array(sampleRate / 50);
     this.link.onCallerFrames(this.slot, (header, pcm) => {
       if (this.closed) return;
@@ -296,6 +302,8 @@ export class CallStream {
     this.link.onCallerFrames(this.slot, undefined);
     this.stats.playedSamples = this.playout.playedSamples;
     this.stats.underruns = this.playout.underruns;
+    this.stats.trimmedMs = Math.round(this.playout.trimmedMs);
+    this.stats.leadMs = this.playout.leadMs;
     this.playout.close();
     for (const a of this.announcements.splice(0)) a.resolve();
     this.session?.close(reason);
