@@ -157,8 +157,9 @@ function maxJump(x: ArrayLike<number>): number {
 
 describe("playout: standing backlogs are trimmed, bursts are not", () => {
   const AMP = 8000;
-  const HZ = 200;
-  /** A 200 Hz tone's own largest step, and what a crossfade of TRIM_FADE_MS may add to it. */
+  // Not 200 Hz: its 40-sample period would make every 5 ms slice phase-neutral, hiding a hard cut.
+  const HZ = 230;
+  /** A 230 Hz tone's own largest step, and what a crossfade of TRIM_FADE_MS may add to it. */
   const natural = AMP * Math.sin((2 * Math.PI * HZ) / RATE);
   const fade = Math.round((TRIM_FADE_MS * RATE) / 1000);
   const allowed = natural + (2 * AMP) / (fade + 1) + 2;
