@@ -12,6 +12,7 @@
  * Probes record only while `probes.enabled` (one call at a time); the caller-frame gap counter
  * is always on and costs O(1) per frame.
  */
+import { renderQuantum } from "../bridge/page-frames.ts";
 import { setMediaProbe, type MediaProbe, type PlayoutProbeView, type SessionProbeView } from "../bridge/probe.ts";
 import { OnsetDetector } from "./audio.ts";
 import { nowMs } from "./stats.ts";
@@ -87,16 +88,17 @@ export function installProbes(): void {
 }
 
 /**
- * When the page consumed stream sample `pos`. The worklet plays 128-sample render quanta and
+ * When the page consumed stream sample `pos`. The worklet plays render quanta (renderQuantum) and
  * stamps `consumed` into the caller frame it completes in the same quantum, so the first caller
  * frame whose `consumed` has passed `pos` was captured in the quantum that played `pos`, or
- * ⌊(consumed − pos − 1) / 128⌋ quanta later (a quantum lasts 128/rate). Biased late by the
+ * ⌊(consumed − pos − 1) / quantum⌋ quanta later (a quantum lasts quantum/rate). Biased late by the
  * page → host transit of that frame (≈ 1 ms on loopback); assumes quanta are rendered in real
  * time (Chrome renders them on its audio device clock, ± one device buffer).
  */
 export function consumedAtMs(t: PlayoutTrace, pos: number): number | undefined {
   const f = t.frames.find((x) => x.consumed > pos);
   if (!f) return undefined;
-  const quanta = Math.floor((f.consumed - pos - 1) / 128);
-  return f.atMs - (quanta * 128 * 1000) / t.rate;
+  const q = renderQuantum(t.rate);
+  const quanta = Math.floor((f.consumed - pos - 1) / q);
+  return f.atMs - (quanta * q * 1000) / t.rate;
 }

@@ -27,6 +27,16 @@ export const MAX_SLOTS = 0x10000;
 
 export const FRAME_MS = 20;
 export const frameSamples = (sampleRate: number): number => sampleRate / 50;
+/**
+ * The page's render quantum (AudioContext `renderSizeHint`): the largest power of two up to 128
+ * that lasts at most 8 ms, 64 samples at 8 kHz instead of WebAudio's default 128 (16 ms). A clear
+ * reaches the worklet between quanta, so the quantum bounds how long it waits to take effect.
+ */
+export const renderQuantum = (sampleRate: number): number => {
+  let q = 128;
+  while (q > 32 && (q * 1000) / sampleRate > 8) q /= 2;
+  return q;
+};
 
 export interface CallerFrameHeader {
   slot: number;

@@ -1,12 +1,15 @@
 /**
  * The page's one audio graph: an AudioContext at the pipeline's sample rate (so Chrome's own
  * resampler does all rate conversion), one media-hub worklet for every call, and one
- * MediaStreamAudioDestinationNode per slot whose track becomes the call's outgoing audio.
+ * MediaStreamAudioDestinationNode per slot whose track becomes the call's outgoing audio. With
+ * no call the context is suspended, so an idle page runs no audio rendering at all.
  */
-import { frameSamples } from "../bridge/page-frames.ts";
+import { frameSamples, renderQuantum } from "../bridge/page-frames.ts";
 
 export class AudioGraph {
   private readonly sources = new Map<number, { source: MediaStreamAudioSourceNode; element: HTMLAudioElement }>();
+  /** Slots a call holds, from its media setup (before the answer) to its end: the graph runs while any do. */
+  private readonly busy = new Set<number>();
 
   private constructor(
     readonly ctx: AudioContext,
@@ -15,7 +18,8 @@ export class AudioGraph {
   ) {}
 
   static async create(opts: { sampleRate: number; slots: number; workletUrl: string; workerUrl: string; mediaUrl: string }): Promise<AudioGraph> {
-    const ctx = new AudioContext({ sampleRate: opts.sampleRate, latencyHint: "interactive" });
+    // renderSizeHint is newer than the DOM types here; a browser without it keeps 128.
+    const ctx = new AudioContext({ sampleRate: opts.sampleRate, latencyHint: "interactive", renderSizeHint: renderQuantum(opts.sampleRate) } as AudioContextOptions);
     await ctx.audioWorklet.addModule(opts.workletUrl);
     const hub = new AudioWorkletNode(ctx, "media-hub", {
       numberOfInputs: opts.slots,
@@ -46,11 +50,15 @@ export class AudioGraph {
     });
     worker.postMessage({ type: "init", url: opts.mediaUrl, port: channel.port2 }, [channel.port2]);
     await Promise.all([ctx.resume(), mediaOpen]);
+    // Resumed once to prove the graph renders; idle until the first call.
+    await ctx.suspend();
     return new AudioGraph(ctx, hub, dests);
   }
 
   /** The track the call sends: a clone, because the WebPhone stops its tracks when a call ends. */
   agentTrack(slot: number): MediaStreamTrack {
+    // A call is setting up media: start rendering now, well before ICE/DTLS let audio flow.
+    this.hold(slot);
     return this.dests[slot].stream.getAudioTracks()[0].clone();
   }
 
@@ -61,6 +69,7 @@ export class AudioGraph {
 
   /** Starts capture and playout for a slot with fresh counters. */
   activate(slot: number): void {
+    this.hold(slot);
     this.hub.port.postMessage({ type: "slot", slot, active: true });
   }
 
@@ -83,6 +92,14 @@ export class AudioGraph {
   release(slot: number): void {
     this.hub.port.postMessage({ type: "slot", slot, active: false });
     this.detachCaller(slot);
+    // The last call ended: stop rendering (the worklet keeps its state; the next call resumes it).
+    if (this.busy.delete(slot) && this.busy.size === 0) void this.ctx.suspend().catch(() => {});
+  }
+
+  private hold(slot: number): void {
+    if (this.busy.has(slot)) return;
+    this.busy.add(slot);
+    if (this.busy.size === 1) void this.ctx.resume().catch(() => {});
   }
 
   private detachCaller(slot: number): void {

@@ -132,8 +132,10 @@ class MediaHub extends AudioWorkletProcessor {
     for (let s = 0; s < this.slots.length; s++) {
       const slot = this.slots[s];
       if (!slot.active) continue;
-      this.play(slot, outputs[s]?.[0]);
-      this.capture(slot, s, inputs[s]?.[0]);
+      const out = outputs[s]?.[0];
+      this.play(slot, out);
+      // The render quantum is the context's renderSizeHint (page-frames.ts), not always 128.
+      this.capture(slot, s, inputs[s]?.[0], out?.length ?? 128);
     }
     return true;
   }
@@ -163,8 +165,8 @@ class MediaHub extends AudioWorkletProcessor {
     slot.sounding = available === n;
   }
 
-  private capture(slot: Slot, index: number, input: Float32Array | undefined): void {
-    const n = input ? input.length : 128;
+  private capture(slot: Slot, index: number, input: Float32Array | undefined, quantum: number): void {
+    const n = input && input.length > 0 ? input.length : quantum;
     for (let i = 0; i < n; i++) {
       if (!slot.pcm) {
         const frame = this.pool.pop() ?? this.newFrame();
@@ -172,7 +174,7 @@ class MediaHub extends AudioWorkletProcessor {
         slot.pcm = new Int16Array(frame, UP_HEADER_BYTES);
         slot.fill = 0;
       }
-      const v = input ? input[i] : 0;
+      const v = input && i < input.length ? input[i] : 0;
       slot.pcm[slot.fill++] = v >= 1 ? 32767 : v <= -1 ? -32768 : (v * 32767) | 0;
       if (slot.fill === this.frameSamples) {
         const frame = slot.frame!;

@@ -1,4 +1,5 @@
 /** 3. clear → silence: a long tone from the pipeline, cut by `clear`, timed in the caller's recording. */
+import { renderQuantum } from "../../bridge/page-frames.ts";
 import type { Host } from "../../host/host.ts";
 import { blockPowers, offsetAfter } from "../audio.ts";
 import type { Params } from "../params.ts";
@@ -62,6 +63,6 @@ export async function benchClear(s: Stack, host: Host, profile: Profile, P: Para
     });
     progress(`clear ${profile.name} call ${n + 1}: p50 ${fmt(median(ms.slice(-perCall)))} ms (send path ${fmt(sendPath, 1)} ms)`);
   }
-  const quantumMs = (128 * 1000) / profile.rate;
+  const quantumMs = (renderQuantum(profile.rate) * 1000) / profile.rate;
   return { ms: ms.map((x) => round(x)), summary: summarize(ms), pipelineToHost: summarize(toHost), sendPathMs: sendPaths, pageOnlyEstimate: summarize(pageOnly), quantumMs, missed };
 }
