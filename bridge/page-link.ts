@@ -52,7 +52,7 @@ export class PageLink extends EventEmitter<LinkEvents> implements PageCommands {
   /** Control messages that were not a well-formed page event: logged and dropped. */
   rejectedMessages = 0;
 
-  private bundle: PageBundle = {};
+  private bundle: Promise<PageBundle> = Promise.resolve({});
 
   constructor(private readonly log: Logger) {
     super();
@@ -68,9 +68,13 @@ export class PageLink extends EventEmitter<LinkEvents> implements PageCommands {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  /** Serves `bundle` on a free loopback port. */
-  async listen(bundle: PageBundle): Promise<void> {
-    this.bundle = bundle;
+  /**
+   * Serves `bundle` on a free loopback port. It may still be building: Chrome can start at once,
+   * and its request for a script waits for the bundle (a failed build answers 500).
+   */
+  async listen(bundle: PageBundle | Promise<PageBundle>): Promise<void> {
+    this.bundle = Promise.resolve(bundle);
+    this.bundle.catch(() => {});
     const server = createBoundedServer((req, res) => {
       if (req.method !== "GET" && req.method !== "HEAD") return void res.writeHead(405, { allow: "GET, HEAD" }).end();
       const path = (req.url ?? "/").split("?")[0];
@@ -78,12 +82,17 @@ export class PageLink extends EventEmitter<LinkEvents> implements PageCommands {
       if (path === "/") {
         res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" });
         res.end('<!doctype html><meta charset="utf-8"><title>rc-voice-host</title><script src="/page.js"></script>');
-      } else if (Object.hasOwn(this.bundle, file)) {
-        res.writeHead(200, { "content-type": "text/javascript; charset=utf-8", "cache-control": "no-store" });
-        res.end(this.bundle[file]);
-      } else {
-        res.writeHead(404).end();
+        return;
       }
+      this.bundle.then(
+        (files) => {
+          if (!Object.hasOwn(files, file)) return void res.writeHead(404).end();
+          const type = file.endsWith(".map") ? "application/json" : "text/javascript; charset=utf-8";
+          res.writeHead(200, { "content-type": type, "cache-control": "no-store" });
+          res.end(files[file]);
+        },
+        () => void res.writeHead(500).end(),
+      );
     });
     const wss = new WebSocketServer({ noServer: true, maxPayload: 1 << 20 });
     server.on("upgrade", (req, socket, head) => {
@@ -274,6 +283,10 @@ export class PageLink extends EventEmitter<LinkEvents> implements PageCommands {
     const buf = Buffer.alloc(DOWN_HEADER_BYTES);
     writeDownHeader(new DataView(buf.buffer, buf.byteOffset, DOWN_HEADER_BYTES), kind, slot);
     this.media?.send(buf);
+  }
+
+  get controlConnected(): boolean {
+    return this.control?.readyState === 1;
   }
 
   get mediaConnected(): boolean {

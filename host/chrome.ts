@@ -12,6 +12,8 @@ export interface ChromeOptions {
   args?: string[];
   /** Chrome's DevTools on this port (Chrome binds it to 127.0.0.1 only): to watch the page. */
   debugPort?: number;
+  /** Chrome's first tab opens this instead of about:blank: the page loads while Puppeteer connects. */
+  startUrl?: string;
 }
 
 const SYSTEM_CHROMES = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome", "/usr/bin/google-chrome-stable"];
@@ -27,7 +29,7 @@ export function resolveChromePath(configured?: string): string | undefined {
  * loopback ICE candidates need both --allow-loopback-in-peer-connection and a media permission;
  * background throttling would stretch the audio threads' timers.
  */
-export function chromeArgs(opts: Pick<ChromeOptions, "insecureTls" | "args" | "debugPort">): string[] {
+export function chromeArgs(opts: Pick<ChromeOptions, "insecureTls" | "args" | "debugPort" | "startUrl">): string[] {
   return [
     ...(process.getuid?.() === 0 ? ["--no-sandbox"] : []),
     "--allow-loopback-in-peer-connection",
@@ -46,9 +48,12 @@ export function chromeArgs(opts: Pick<ChromeOptions, "insecureTls" | "args" | "d
     "--disable-renderer-backgrounding",
     "--disable-backgrounding-occluded-windows",
     "--disable-gpu",
+    // No GPU process to spawn (there is no GPU work): launch → connected measured 830 ms against 1030 ms.
+    "--in-process-gpu",
     ...(opts.insecureTls ? ["--ignore-certificate-errors"] : []),
     ...(opts.debugPort !== undefined ? [`--remote-debugging-port=${opts.debugPort}`] : []),
     ...(opts.args ?? []),
+    ...(opts.startUrl ? [opts.startUrl] : []),
   ];
 }
 
@@ -92,7 +97,7 @@ const STDERR_MAX_CHARS = 600;
 export function chromeStderr(executablePath: string, args: string[]): Promise<string> {
   return new Promise((resolve) => {
     let out = "";
-    const child = spawn(executablePath, [...args.filter((a) => !a.startsWith("--remote-debugging")), "--dump-dom", "about:blank"], { stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(executablePath, [...args.filter((a) => a.startsWith("--") && !a.startsWith("--remote-debugging")), "--dump-dom", "about:blank"], { stdio: ["ignore", "ignore", "pipe"] });
     const done = () => {
       clearTimeout(timer);
       child.kill("SIGKILL");

@@ -23,6 +23,7 @@ import { Outbound, type PlaceCallOptions } from "./outbound.ts";
 import { PhonePage } from "./phone-page.ts";
 import type { SipState } from "./sip-recovery.ts";
 import { RingCentral, describeRcError } from "./ringcentral.ts";
+import { StartupTimeline } from "./startup-timeline.ts";
 import { SubscriptionKeeper } from "./subscription.ts";
 import { WebhookReceiver, type TelephonyEvent } from "./webhooks.ts";
 
@@ -177,9 +178,18 @@ export class Host {
   }
 
   async start(): Promise<void> {
-    const t0 = performance.now();
+    const timeline = new StartupTimeline();
     // First: a Redis that cannot be reached ends the start at once (never two hosts answering one call).
     await this.cluster.connect();
+    // Chrome, the page and its audio graph need nothing from RingCentral: they come up while it
+    // logs in and provisions (and, in a cluster, while an instance lease is awaited).
+    // The link serves the bundle while it builds: Chrome need not wait for it to start.
+    const bundle = buildPage().then((b) => (timeline.mark("bundle"), b));
+    const linkUp = this.link.listen(bundle).then(() => bundle);
+    const pageUp = linkUp.then(() => this.phone.prepare(timeline));
+    // Both are awaited below; a failure while RingCentral is busy must not surface as unhandled.
+    linkUp.catch(() => {});
+    pageUp.catch(() => {});
     let provisioned;
     try {
       // A RingCentral outage delays the start (each retry is logged with its wait); only a definitive refusal ends it.
@@ -188,6 +198,7 @@ export class Host {
       if (this.stopping) return; // stopped while waiting for RingCentral
       throw new Error(describeRcError(err, this.config.ringcentral.serverUrl));
     }
+    timeline.mark("login");
     await this.cluster.join(this.rc.extension!.extensionId, this.actions.member(this.cluster.hostId));
     // In a cluster, registration waits for one of the extension's 5 instance leases (unready meanwhile).
     const leased = await this.cluster.leaseInstance(this.stopped.signal).catch((err: Error) => {
@@ -202,8 +213,12 @@ export class Host {
       if (this.stopping) return;
       throw new Error(describeRcError(err, this.config.ringcentral.serverUrl));
     }
-    await this.link.listen(await buildPage());
-    await this.phone.start(provisioned);
+    timeline.mark("provision");
+    await linkUp;
+    // A page that failed to come up is brought up again by start(), whose error then ends the start.
+    await pageUp.catch(() => {});
+    if (this.stopping) return;
+    await this.phone.start(provisioned, timeline);
     if (this.config.webhook.publicUrl && this.cluster.mode === "local") {
       this.subscription = this.subscriptionKeeper();
       try {
@@ -212,8 +227,9 @@ export class Host {
         if (this.stopping) return;
         throw new Error(describeRcError(err, this.config.ringcentral.serverUrl));
       }
+      timeline.mark("subscription");
     }
-    this.log.info({ startupMs: Math.round(performance.now() - t0), deviceId: provisioned.deviceId }, "host: ready");
+    this.log.info({ startupMs: timeline.elapsedMs, timelineMs: timeline, deviceId: provisioned.deviceId }, "host: ready");
   }
 
   /**

@@ -7,6 +7,7 @@ import { launchChrome } from "./chrome.ts";
 import type { Config } from "./config.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Provisioned, RingCentral } from "./ringcentral.ts";
+import type { StartupTimeline } from "./startup-timeline.ts";
 import { SipRecovery, TOO_MANY_INSTANCES, TOO_MANY_INSTANCES_WAIT_MS, refusalOf, SIP_BACKOFF, type SipState } from "./sip-recovery.ts";
 
 const CONNECT_TIMEOUT_MS = 15_000;
@@ -54,6 +55,8 @@ export class PhonePage {
   /** Set once the page is up and registered; the heartbeat watches it from then on. */
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly sip: SipRecovery;
+  /** The first bring-up, started before RingCentral has provisioned (see prepare()). */
+  private preparing: Promise<void> | undefined;
 
   constructor(private readonly o: PhonePageOptions) {
     o.link.on("disconnected", () => this.lost("page link closed"));
@@ -99,10 +102,33 @@ export class PhonePage {
     return (await this.page?.evaluate(() => (window as unknown as { phone: { sessionCount(): number } }).phone.sessionCount())) ?? 0;
   }
 
-  /** First launch, with what RingCentral provisioned. */
-  async start(provisioned: Provisioned): Promise<void> {
+  /**
+   * Chrome, the page and its audio graph, without registering: none of it needs RingCentral, so
+   * the host runs it while it logs in and provisions. start() finishes what this began.
+   */
+  prepare(timeline?: StartupTimeline): Promise<void> {
+    this.preparing = this.bringUp(timeline);
+    // start() awaits it; until then a failure must not surface as an unhandled rejection.
+    this.preparing.catch(() => {});
+    return this.preparing;
+  }
+
+  /** First registration, with what RingCentral provisioned, on the page prepare() brought up. */
+  async start(provisioned: Provisioned, timeline?: StartupTimeline): Promise<void> {
     this.provisioned = provisioned;
-    await this.launch();
+    const up = await (this.preparing ?? this.prepare(timeline)).then(
+      () => Boolean(this.browser?.connected) && this.o.link.controlConnected,
+      () => false,
+    );
+    if (!up) {
+      // It failed, or Chrome died while RingCentral was busy: once more, and this time its error ends the start.
+      await closeBrowser(this.browser);
+      this.browser = undefined;
+      await this.bringUp(timeline);
+    }
+    await this.register();
+    timeline?.mark("registered");
+    this.startHeartbeat();
   }
 
   /** The page's answer to `register` was a failure: whoever registers logs it and decides. */
@@ -130,29 +156,46 @@ export class PhonePage {
     await closeBrowser(this.browser);
   }
 
-  /** Chrome, the page, its audio graph, and the registration. Run at start and after a crash. */
+  /** Chrome, the page, its audio graph, and the registration: after a crash. */
   private async launch(): Promise<void> {
+    await this.bringUp();
+    await this.register();
+    this.startHeartbeat();
+  }
+
+  /** Chrome, the page and its audio graph: everything but the registration. */
+  private async bringUp(timeline?: StartupTimeline): Promise<void> {
     const { config, link, log } = this.o;
     const browser = await launchChrome({
       executablePath: config.chrome.executablePath,
       headless: config.chrome.headless,
       insecureTls: config.ringcentral.insecureSipTls,
       ...(config.chrome.debugPort !== undefined && { debugPort: config.chrome.debugPort }),
+      startUrl: link.pageUrl,
     });
+    // Stopped while Chrome started (a start that failed at login): close() found no Chrome to close.
+    if (this.o.stopping()) {
+      await closeBrowser(browser);
+      throw new Error("stopped while Chrome was starting");
+    }
     this.browser = browser;
+    timeline?.mark("chrome");
     log.info({ headless: config.chrome.headless, version: await browser.version() }, "chrome: launched");
     browser.on("disconnected", () => {
       if (this.browser === browser) this.lost("chrome exited");
     });
+    // Before any call: ICE gathers loopback candidates only for an origin with media permission.
     await browser.defaultBrowserContext().overridePermissions(link.origin, ["microphone"]);
-    const page = await browser.newPage();
+    // The first tab opened the page at launch (one renderer, no second tab); it connects when loaded.
+    const [page] = await browser.pages();
+    if (!page) throw new Error("Chrome opened no tab");
     this.page = page;
     page.on("pageerror", (err) => log.error({ err: (err as Error).message }, "page: uncaught error"));
     page.on("error", (err) => this.lost(`page crashed: ${err.message}`));
-    await page.goto(link.pageUrl);
+    await link.whenConnected(CONNECT_TIMEOUT_MS);
+    timeline?.mark("page");
     await this.configure();
-    await this.register();
-    this.startHeartbeat();
+    timeline?.mark("audio");
   }
 
   /**
@@ -245,7 +288,8 @@ export class PhonePage {
    * Chrome is relaunched and the phone re-registered, with backoff until it works or the host stops.
    */
   private lost(why: string): void {
-    if (this.o.stopping() || this.recovering || this.reloading) return;
+    // Before the first start() there is nothing to register with: start() checks the page itself.
+    if (this.o.stopping() || this.recovering || this.reloading || !this.provisioned) return;
     this.recovering = true;
     this.stopHeartbeat();
     this.sip.cancel();
