@@ -177,8 +177,11 @@ export class Host {
     return this.phone.chromePage();
   }
 
+  /** When each step of the last start ended (logged with "host: ready"; the bench reads it). */
+  startupTimeline: StartupTimeline | undefined;
+
   async start(): Promise<void> {
-    const timeline = new StartupTimeline();
+    const timeline = (this.startupTimeline = new StartupTimeline());
     // First: a Redis that cannot be reached ends the start at once (never two hosts answering one call).
     await this.cluster.connect();
     // Chrome, the page and its audio graph need nothing from RingCentral: they come up while it
