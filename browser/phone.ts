@@ -51,6 +51,37 @@ async function pinSendCodec(pc: RTCPeerConnection, codec: PreferredCodec): Promi
   await sender.setParameters(params);
 }
 
+/** How often an answered call's receive quality is sampled (cheap: one getStats per call). */
+const QUALITY_EVERY_MS = 2000;
+
+type Stat = Record<string, unknown> & { type: string; id: string };
+const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
+
+/** The receive side of a call from one getStats report: jitter, loss, RTT, jitter buffer, concealment, codec. */
+export function qualityOf(sipCallId: string, report: RTCStatsReport): Extract<PageEvent, { type: "quality" }> | undefined {
+  const all = [...report.values()] as Stat[];
+  const inbound = all.find((s) => s.type === "inbound-rtp" && s.kind === "audio");
+  if (!inbound) return undefined;
+  const codec = all.find((s) => s.type === "codec" && s.id === inbound.codecId)?.mimeType;
+  const remote = all.find((s) => s.type === "remote-inbound-rtp" && num(s.roundTripTime) !== undefined);
+  const pair = all.find((s) => s.type === "candidate-pair" && s.nominated && num(s.currentRoundTripTime) !== undefined);
+  const rttS = num(remote?.roundTripTime) ?? num(pair?.currentRoundTripTime);
+  const emitted = num(inbound.jitterBufferEmittedCount) ?? 0;
+  const bufferS = num(inbound.jitterBufferDelay);
+  return {
+    type: "quality",
+    sipCallId,
+    ...(typeof codec === "string" && { codec: codec.replace(/^audio\//, "") }),
+    jitterMs: Math.max(0, (num(inbound.jitter) ?? 0) * 1000),
+    packetsReceived: Math.max(0, Math.trunc(num(inbound.packetsReceived) ?? 0)),
+    packetsLost: Math.trunc(num(inbound.packetsLost) ?? 0),
+    ...(rttS !== undefined && { rttMs: Math.max(0, rttS * 1000) }),
+    ...(bufferS !== undefined && emitted > 0 && { jitterBufferMs: Math.max(0, (bufferS / emitted) * 1000) }),
+    concealedSamples: Math.max(0, Math.trunc(num(inbound.concealedSamples) ?? 0)),
+    totalSamples: Math.max(0, Math.trunc(num(inbound.totalSamplesReceived) ?? 0)),
+  };
+}
+
 export class Phone {
   private webPhone: WebPhone | undefined;
   private sip: SipWatch | undefined;
@@ -59,6 +90,8 @@ export class Phone {
   private readonly hungUpHere = new Set<string>();
   /** Calls the page ended itself (their SIP connection is gone): the reason goes with `ended`. */
   private readonly dropped = new Map<string, string>();
+  /** Runs only while calls exist. */
+  private qualityTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     private readonly emit: Emit,
@@ -112,8 +145,29 @@ export class Phone {
     cs.dispose();
   }
 
+  /** Every QUALITY_EVERY_MS, a `quality` event per answered call; stops once no call is left. */
+  private sampleQuality(): void {
+    if (this.sessions.size === 0) {
+      clearInterval(this.qualityTimer);
+      this.qualityTimer = undefined;
+      return;
+    }
+    for (const [id, cs] of this.sessions) {
+      const pc = cs.rtcPeerConnection;
+      if (cs.state !== "answered" || !pc || pc.connectionState === "closed") continue;
+      void pc.getStats().then(
+        (report) => {
+          const q = qualityOf(id, report);
+          if (q && this.sessions.has(id)) this.emit(q);
+        },
+        () => {},
+      );
+    }
+  }
+
   private track(cs: CallSession): void {
     this.sessions.set(cs.callId, cs);
+    this.qualityTimer ??= setInterval(() => this.sampleQuality(), QUALITY_EVERY_MS);
     cs.once("disposed", () => {
       const slot = this.slots.get(cs.callId);
       if (slot !== undefined) this.graph().release(slot);
