@@ -86,7 +86,8 @@ export class EventDelivery {
     while (!this.stopped) {
       const next = await this.o.spool.peek();
       if (!next) {
-        await new Promise<void>((resolve) => (this.wake = resolve));
+        // Checked as the wait begins: an append that landed while peek() ran is not missed.
+        await new Promise<void>((resolve) => (this.o.spool.size > 0 || this.stopped ? resolve() : (this.wake = resolve)));
         continue;
       }
       const outcome = await this.send(next.event);
