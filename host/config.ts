@@ -199,7 +199,12 @@ const schemas = () => ({
     .pipe(urlWith(["http:", "https:"], (u) => `is set but ${describeScheme(u)}, not http:// or https://: set it to the URL that receives the host's call events, or leave it unset to send none`))
     .optional(),
   EVENTS_SECRET: eventsSecret.optional(),
-  EVENTS_SPOOL_DIR: z.string().optional(),
+  EVENTS_SPOOL_DIR: z
+    .string()
+    .refine((p) => { const k = pathKind(p); return k === undefined || k === "dir"; }, {
+      error: (iss) => `is "${String(iss.input)}", which exists but is not a directory: point it at a directory the host may write (created if missing), or leave it unset for .cache/events`,
+    })
+    .optional(),
   EVENTS_SPOOL_MAX_EVENTS: integer(1, 10_000_000, "a positive whole number", "the most undelivered events kept on disk (the oldest are dropped past it), e.g. 10000").default(10_000),
   EVENTS_SPOOL_MAX_BYTES: integer(4096, 2 ** 40, "a whole number of bytes, at least 4096", "the most disk the undelivered events may take (the oldest are dropped past it), e.g. 67108864").default(64 * 1024 * 1024),
 });

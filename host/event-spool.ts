@@ -7,7 +7,8 @@
  * fsync'd, so a power cut (not a crash) may lose the last events' names. Bounded by count and
  * bytes: past either, the oldest events are dropped (and counted).
  */
-import { mkdir, open, readdir, readFile, stat, unlink } from "node:fs/promises";
+import { constants } from "node:fs";
+import { access, mkdir, open, readdir, readFile, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { SpooledEvent } from "./events.ts";
 
@@ -45,6 +46,8 @@ export class EventSpool {
   /** Opens the spool, taking up what a previous run left (in order). */
   static async open(dir: string, limits: SpoolLimits, onDropped: (count: number) => void = () => {}, onWriteMs: (ms: number) => void = () => {}): Promise<EventSpool> {
     await mkdir(dir, { recursive: true, mode: 0o750 });
+    // A spool the host cannot write fails the start, not each event later.
+    await access(dir, constants.W_OK);
     const spool = new EventSpool(dir, limits, onDropped, onWriteMs);
     for (const name of (await readdir(dir)).sort()) {
       const m = NAME.exec(name);

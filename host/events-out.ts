@@ -3,6 +3,7 @@
  * Events emitted before the spool is open (the host starts it first thing) wait in memory.
  */
 import type { Logger } from "pino";
+import type { BackoffOptions } from "./backoff.ts";
 import type { EventsConfig } from "./config.ts";
 import { EventDelivery } from "./event-delivery.ts";
 import { EventSpool } from "./event-spool.ts";
@@ -23,6 +24,8 @@ export class EventsOut implements EventSink {
     private readonly metrics: Metrics,
     private readonly log: Logger,
     hostId: string,
+    /** The delivery's retry waits (tests shorten them); ./backoff.ts's by default. */
+    private readonly backoff?: BackoffOptions,
   ) {
     this.events = new Events((e) => this.append(e), hostId);
   }
@@ -34,15 +37,19 @@ export class EventsOut implements EventSink {
   /** Opens the spool (taking up a previous run's events) and starts delivering. */
   async start(): Promise<void> {
     const m = this.metrics;
+    const dir = this.config.spoolDir;
     const spool = await EventSpool.open(
-      this.config.spoolDir,
+      dir,
       { maxEvents: this.config.spoolMaxEvents, maxBytes: this.config.spoolMaxBytes },
       (n) => {
         m.eventsDropped.inc({ reason: "spool-full" }, n);
         this.log.warn({ dropped: n }, "events: spool full, the oldest events dropped");
       },
       (ms) => m.eventsSpoolWriteMs.observe(ms),
-    );
+    ).catch((err: Error) => {
+      // The start's one error line: which setting, which directory, what the disk said.
+      throw new Error(`EVENTS_SPOOL_DIR "${dir}" cannot be used for the events' spool (${err.message}): point it at a directory the host may write, e.g. a volume`);
+    });
     if (spool.size) this.log.info({ spooled: spool.size }, "events: delivering what a previous run left");
     m.eventsBacklogOf = () => spool.size;
     this.delivery = new EventDelivery({
@@ -50,6 +57,7 @@ export class EventsOut implements EventSink {
       secret: this.config.secret,
       spool,
       log: this.log,
+      backoff: this.backoff,
       counters: {
         delivered: (type) => m.eventsDelivered.inc({ type }),
         failed: (reason) => m.eventsFailed.inc({ reason }),

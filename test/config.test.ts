@@ -329,6 +329,9 @@ describe("call events settings", () => {
     expect(problemsOf({ ...valid, EVENTS_URL: "https://e.example.com" })).toEqual([expect.stringMatching(/^EVENTS_SECRET is not set but EVENTS_URL is/)]);
     expect(problemsOf({ ...valid, EVENTS_SECRET: secret, EVENTS_SPOOL_DIR: "/tmp/x" }).map((p) => p.split(" ")[0])).toEqual(["EVENTS_SECRET", "EVENTS_SPOOL_DIR"]);
     expect(problemsOf({ ...valid, EVENTS_URL: "https://e.example.com", EVENTS_SECRET: secret, EVENTS_SPOOL_MAX_BYTES: "10" })[0]).toMatch(/^EVENTS_SPOOL_MAX_BYTES must be/);
+    const file = join(tmp, "spool-is-a-file");
+    writeFileSync(file, "");
+    expect(problemsOf({ ...valid, EVENTS_URL: "https://e.example.com", EVENTS_SECRET: secret, EVENTS_SPOOL_DIR: file })).toEqual([expect.stringMatching(/^EVENTS_SPOOL_DIR is ".*spool-is-a-file", which exists but is not a directory/)]);
   });
 
   it("redact the URL's query and the secret in describeConfig", () => {

@@ -9,11 +9,14 @@ import { mkdtemp, readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { createLogger } from "../host/log.ts";
 import { eventSecret, startEventReceiver, type EventReceiver } from "./support/event-receiver.ts";
 import { startStack, until, type Stack } from "./support/stack.ts";
 import { speakTone, startTestPipeline } from "./support/twilio-pipeline.ts";
 
 const secret = eventSecret();
+/** The key part of the secret: what a leak would show. */
+const key = secret.slice("whsec_".length);
 const REFUSED = 3;
 const API_TOKEN = "events-e2e-token-0123456789";
 
@@ -34,6 +37,7 @@ describe("call events out (EVENTS_URL)", () => {
 
   it("sends ringing, answered, ended (with the quality), recording.saved and registration.changed, signed, once each, after refusals", async () => {
     const dir = await mkdtemp(join(tmpdir(), "events-e2e-"));
+    const logLines: string[] = [];
     receiver = await startEventReceiver(secret, (n) => (n <= REFUSED ? 503 : 204));
     pipeline = await startTestPipeline(() => speakTone(880));
     stack = await startStack({
@@ -43,7 +47,7 @@ describe("call events out (EVENTS_URL)", () => {
       EVENTS_SECRET: secret,
       EVENTS_SPOOL_DIR: join(dir, "spool"),
       API_TOKEN,
-    });
+    }, {}, { log: createLogger("debug", { destination: { write: (line: string) => void logLines.push(line) } }) });
     const placed = await stack.placeCall({ from: "+15550007000", play: "tone:440", hangupAfterMs: 5000 });
     const call = await until(() => stack!.host.calls.byTelephonySession(placed.telephonySessionId), "the host's call");
     await until(() => ofType(deduped(receiver!), "recording.saved", call.id).length, "recording.saved to be delivered", 30_000);
@@ -87,6 +91,14 @@ describe("call events out (EVENTS_URL)", () => {
     expect(metrics).toMatch(/^rcvh_events_delivered_total\{type="call.ended"\} 1$/m);
     await until(async () => /^rcvh_events_backlog 0$/m.test(await (await fetch(`${stack!.httpUrl}/metrics`)).text()), "the backlog to empty");
     expect(await readdir(join(dir, "spool"))).toEqual([]);
+
+    // The secret reaches none of: the host's logs (debug), /metrics, the page, the recording's metadata, the events.
+    const page = stack.host.chromePage()!;
+    const pageText = await page.evaluate(() => [document.documentElement.outerHTML, location.href, JSON.stringify({ ...localStorage }), JSON.stringify({ ...sessionStorage })].join("\n"));
+    expect(logLines.length).toBeGreaterThan(10);
+    for (const [where, text] of [["logs", logLines.join("\n")], ["metrics", await (await fetch(`${stack.httpUrl}/metrics`)).text()], ["page", pageText], ["metadata", JSON.stringify(meta)], ["events", receiver.deliveries.map((d) => d.body).join("\n")]] as const) {
+      expect(text, where).not.toContain(key);
+    }
   }, 90_000);
 
   it("keeps the events of a host stopped while the receiver is down, and delivers them at the next start", async () => {
