@@ -35,7 +35,7 @@ export interface EventSink {
 export class Events implements EventSink {
   constructor(
     private readonly append: (event: SpooledEvent) => void,
-    /** This host's name (cluster HOST_ID or hostname): which host saw it. */
+    /** This host's name (HOST_ID in a cluster, else the hostname): which host saw it. */
     private readonly hostId: string,
   ) {}
 

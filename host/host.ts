@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
 import type { Logger } from "pino";
 import { buildPage } from "../browser/build.ts";
 import { PageLink } from "../bridge/page-link.ts";
@@ -95,7 +96,7 @@ export class Host {
     const page = this.link;
     const calls = this.calls;
     const metrics = this.metrics;
-    this.eventsOut = config.events ? new EventsOut(config.events, metrics, log.child({ part: "events" }), this.cluster.hostId) : undefined;
+    this.eventsOut = config.events ? new EventsOut(config.events, metrics, log.child({ part: "events" }), config.cluster?.hostId ?? hostname()) : undefined;
     const events: EventSink = this.eventsOut ?? NO_EVENTS;
     this.lifecycle = new CallLifecycle({ calls, page, metrics, log, sampleRate, recordingsDir: config.recordingsDir, events });
     const lifecycle = this.lifecycle;

@@ -6,7 +6,7 @@
  * the spool kept.
  */
 import { mkdtemp, readdir, readFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { createLogger } from "../host/log.ts";
@@ -64,6 +64,8 @@ describe("call events out (EVENTS_URL)", () => {
 
     const ended = ofType(events, "call.ended", call.id)[0].data;
     expect(ended).toMatchObject({ direction: "inbound", from: "+15550007000", endReason: "remote-hangup", codec: "PCMU", telephonySessionId: placed.telephonySessionId });
+    // Which host saw it: the hostname on a host of its own.
+    expect(ended.hostId).toBe(hostname());
     expect(ended.talkMs).toBeGreaterThan(3000);
     expect(ended.durationMs).toBeGreaterThanOrEqual(ended.talkMs);
     const q = ended.quality;
