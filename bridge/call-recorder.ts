@@ -6,6 +6,8 @@ export interface Recording {
   path: string;
   durationMs: number;
   failed?: string;
+  /** The JSON beside the WAV (`<path>.json`): the call and its quality summary, written by the host. */
+  metadataPath?: string;
 }
 
 /** The two calls a recording makes on its file (a FileHandle; tests put a disk that fills up behind it). */

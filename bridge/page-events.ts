@@ -10,6 +10,9 @@ import type { PageEvent } from "./page-protocol.ts";
 const id = z.string().min(1).max(1024);
 const text = z.string().max(64 * 1024);
 const optional = z.string().max(1024).optional();
+const count = z.number().int().min(0).max(2 ** 53);
+/** A duration from WebRTC stats: finite, not negative, at most an hour. */
+const ms = z.number().min(0).max(3_600_000);
 
 const schema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("ready"), sampleRate: z.number().int().min(8000).max(192_000), userAgent: text }),
@@ -30,6 +33,19 @@ const schema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("answered"), sipCallId: id, codec: optional, telephonySessionId: optional, partyId: optional }),
   z.object({ type: z.literal("mediaConnected"), sipCallId: id, slot: z.number().int().min(0).max(MAX_SLOTS - 1) }),
   z.object({ type: z.literal("ended"), sipCallId: id, by: z.enum(["remote", "local", "failed"]), reason: text.optional() }),
+  z.object({
+    type: z.literal("quality"),
+    sipCallId: id,
+    codec: optional,
+    jitterMs: ms,
+    packetsReceived: count,
+    // RTCP may report more lost than expected (duplicates make it negative): kept as reported.
+    packetsLost: z.number().int().min(-(2 ** 31)).max(2 ** 53),
+    rttMs: ms.optional(),
+    jitterBufferMs: ms.optional(),
+    concealedSamples: count,
+    totalSamples: count,
+  }),
   z.object({ type: z.literal("result"), requestId: id, ok: z.boolean(), error: text.optional() }),
   z.object({ type: z.literal("log"), level: z.enum(["debug", "info", "warn", "error"]), msg: text, sipCallId: optional }),
 ]);

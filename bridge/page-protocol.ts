@@ -61,6 +61,22 @@ export type PageEvent =
   | { type: "answered"; sipCallId: string; codec?: string; telephonySessionId?: string; partyId?: string }
   | { type: "mediaConnected"; sipCallId: string; slot: number }
   | { type: "ended"; sipCallId: string; by: EndedBy; reason?: string }
+  /**
+   * The call's receive quality, from WebRTC getStats every 2 s while it is answered. Counters
+   * are totals since the answer; times in ms (WebRTC reports seconds).
+   */
+  | {
+      type: "quality";
+      sipCallId: string;
+      codec?: string;
+      jitterMs: number;
+      packetsReceived: number;
+      packetsLost: number;
+      rttMs?: number;
+      jitterBufferMs?: number;
+      concealedSamples: number;
+      totalSamples: number;
+    }
   | { type: "result"; requestId: string; ok: boolean; error?: string }
   | { type: "log"; level: "debug" | "info" | "warn" | "error"; msg: string; sipCallId?: string };
 

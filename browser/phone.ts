@@ -8,6 +8,7 @@ import type InboundCallSession from "ringcentral-web-phone/call-session/inbound"
 import type OutboundCallSession from "ringcentral-web-phone/call-session/outbound";
 import type { Command, PageEvent, PreferredCodec } from "../bridge/page-protocol.ts";
 import type { AudioGraph } from "./audio-graph.ts";
+import { QUALITY_EVERY_MS, qualityOf } from "./quality.ts";
 import { SipWatch } from "./sip-watch.ts";
 
 type Emit = (event: PageEvent) => void;
@@ -59,6 +60,8 @@ export class Phone {
   private readonly hungUpHere = new Set<string>();
   /** Calls the page ended itself (their SIP connection is gone): the reason goes with `ended`. */
   private readonly dropped = new Map<string, string>();
+  /** Runs only while calls exist. */
+  private qualityTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     private readonly emit: Emit,
@@ -112,8 +115,29 @@ export class Phone {
     cs.dispose();
   }
 
+  /** Every QUALITY_EVERY_MS, a `quality` event per answered call; stops once no call is left. */
+  private sampleQuality(): void {
+    if (this.sessions.size === 0) {
+      clearInterval(this.qualityTimer);
+      this.qualityTimer = undefined;
+      return;
+    }
+    for (const [id, cs] of this.sessions) {
+      const pc = cs.rtcPeerConnection;
+      if (cs.state !== "answered" || !pc || pc.connectionState === "closed") continue;
+      void pc.getStats().then(
+        (report) => {
+          const q = qualityOf(id, report);
+          if (q && this.sessions.has(id)) this.emit(q);
+        },
+        () => {},
+      );
+    }
+  }
+
   private track(cs: CallSession): void {
     this.sessions.set(cs.callId, cs);
+    this.qualityTimer ??= setInterval(() => this.sampleQuality(), QUALITY_EVERY_MS);
     cs.once("disposed", () => {
       const slot = this.slots.get(cs.callId);
       if (slot !== undefined) this.graph().release(slot);

@@ -1,7 +1,8 @@
 /**
- * Exponential backoff with full jitter, for everything the host retries against RingCentral
- * (REST calls in ./rest-retry.ts, SIP reconnects in ./sip-recovery.ts): retry n waits a random
- * time in [0, min(cap, base · 2^(n-1))), so a fleet of hosts does not retry in step.
+ * Exponential backoff with full jitter, for everything the host retries: RingCentral (REST calls
+ * in ./rest-retry.ts, SIP reconnects in ./sip-recovery.ts) and the call events' receiver
+ * (./event-delivery.ts). Retry n waits a random time in [0, min(cap, base · 2^(n-1))), so a
+ * fleet of hosts does not retry in step.
  */
 export const RETRY_BASE_MS = 500;
 export const RETRY_CAP_MS = 30_000;

@@ -3,6 +3,7 @@ import type { PageCommands } from "../bridge/page-link.ts";
 import type { CallLifecycle } from "./call-lifecycle.ts";
 import type { StreamFactory } from "./call-streams.ts";
 import type { Call, CallRegistry } from "./calls.ts";
+import { callData } from "./events.ts";
 
 /** A warm transfer holds, consults and joins: RingCentral may take this long. */
 const TRANSFER_TIMEOUT_MS = 60_000;
@@ -48,6 +49,7 @@ export class CallControl {
     try {
       await page.request({ type: "transfer", sipCallId: call.sipCallId, target, mode }, TRANSFER_TIMEOUT_MS);
       call.transferTarget = target;
+      lifecycle.events.emit("call.transferred", { ...callData(call), target, mode });
     } catch (err) {
       log.error({ call: call.id, target, err: (err as Error).message }, "call: transfer failed; the pipeline takes the call back");
       // A call that ended meanwhile keeps the reason it ended with.

@@ -1,9 +1,11 @@
-import { mkdir } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { CallRecorder, type OpenRecordingFile } from "../bridge/call-recorder.ts";
 import type { PageCommands, PageEventOf } from "../bridge/page-link.ts";
+import { addQualitySample, observeCallQuality } from "./call-quality.ts";
 import type { CallRegistry, Call } from "./calls.ts";
+import { NO_EVENTS, callData, endedData, qualitySummary, type EventSink } from "./events.ts";
 import type { Metrics } from "./metrics.ts";
 
 export interface LifecycleDeps {
@@ -17,6 +19,8 @@ export interface LifecycleDeps {
   recordingsDir?: string;
   /** How a recording's file is opened (tests give it a disk that fills up). */
   openRecording?: OpenRecordingFile;
+  /** Call events out (EVENTS_URL); none when absent. */
+  events?: EventSink;
 }
 
 /**
@@ -27,7 +31,33 @@ export class CallLifecycle {
   /** Recordings still being written: shutdown waits for them. */
   private readonly pendingWrites = new Set<Promise<void>>();
 
-  constructor(private readonly d: LifecycleDeps) {}
+  /** Where call events go: the lifecycle's own, and those of transfers and AMD (./call-control.ts, ./outbound.ts). */
+  readonly events: EventSink;
+
+  constructor(private readonly d: LifecycleDeps) {
+    this.events = d.events ?? NO_EVENTS;
+    // The registry is the one home of a call's state: ringing, answered and ended are announced from its changes.
+    const announced = new Map<string, string>();
+    d.calls.onChange((call) => {
+      const was = announced.get(call.id);
+      if (call.state === was) return;
+      if (call.state === "ended") {
+        announced.delete(call.id);
+        this.events.emit("call.ended", endedData(call));
+        return;
+      }
+      announced.set(call.id, call.state);
+      if (call.state === "ringing" && was === undefined) this.events.emit("call.ringing", { ...callData(call), fromName: call.fromName ?? null });
+      if (call.state === "answered") this.events.emit("call.answered", { ...callData(call), codec: call.codec ?? null });
+    });
+  }
+
+  /** A quality sample from the page (every 2 s while answered). */
+  onQuality(e: PageEventOf<"quality">): void {
+    const call = this.d.calls.bySipCallId(e.sipCallId);
+    if (!call || call.state !== "answered") return;
+    call.quality = addQualitySample(call.quality, e);
+  }
 
   onAnswered(e: PageEventOf<"answered">): void {
     const call = this.d.calls.bySipCallId(e.sipCallId);
@@ -82,7 +112,8 @@ export class CallLifecycle {
     const m = this.d.metrics;
     m.callsEnded.inc({ direction: call.direction, reason: why.replace(/:.*$/, "") });
     m.callsActive.set(this.d.calls.active().length);
-    this.d.log.info({ call: call.id, reason: why, durationMs: call.answeredAtMs ? Date.now() - call.answeredAtMs : 0, stream: call.streamStats }, "call: ended");
+    observeCallQuality(m, call.quality);
+    this.d.log.info({ call: call.id, reason: why, quality: call.quality ?? null, durationMs: call.answeredAtMs ? Date.now() - call.answeredAtMs : 0, stream: call.streamStats }, "call: ended");
   }
 
   /** Every call still up ends with `reason` (their media is gone, or the host is stopping). */
@@ -99,11 +130,13 @@ export class CallLifecycle {
     if (!stream) return;
     call.streamStats = stream.stats;
     call.stream = undefined;
-    const saved = stream.close(why).then((rec) => {
+    const saved = stream.close(why).then(async (rec) => {
       if (!rec) return;
-      call.recording = rec;
+      const metadataPath = await this.writeMetadata(call, rec.path);
+      call.recording = { ...rec, ...(metadataPath && { metadataPath }) };
       if (rec.failed) this.d.log.error({ call: call.id, ...rec }, "recording: saved up to a write failure");
       else this.d.log.info({ call: call.id, path: rec.path, durationMs: rec.durationMs }, "recording: saved");
+      this.events.emit("recording.saved", { ...callData(call), ...call.recording });
     });
     // Each stream's counters once, as it closes (a failed transfer gives a call a second stream).
     const m = this.d.metrics;
@@ -118,6 +151,29 @@ export class CallLifecycle {
   /** Resolves once every recording still being written is on disk. */
   async flush(): Promise<void> {
     await Promise.all(this.pendingWrites);
+  }
+
+  /**
+   * The recording's metadata beside it (`<name>.wav.json`): who, when, why it ended, how it
+   * sounded. Written once the WAV is closed; a failure is logged, the recording stays.
+   */
+  private async writeMetadata(call: Call, wavPath: string): Promise<string | undefined> {
+    const path = `${wavPath}.json`;
+    const meta = {
+      ...callData(call),
+      codec: call.codec ?? null,
+      answeredAt: call.answeredAtMs ? new Date(call.answeredAtMs).toISOString() : null,
+      endedAt: call.endedAtMs ? new Date(call.endedAtMs).toISOString() : null,
+      endReason: call.endReason ?? null,
+      quality: qualitySummary(call.quality),
+    };
+    try {
+      await writeFile(path, `${JSON.stringify(meta, null, 2)}\n`, { mode: 0o640, flag: "wx" });
+      return path;
+    } catch (err) {
+      this.d.log.error({ call: call.id, path, err: (err as Error).message }, "recording: could not write its metadata");
+      return undefined;
+    }
   }
 
   /** Starts recording both sides of an answered call when RECORDINGS_DIR is set. */

@@ -4,6 +4,33 @@ import type { CallStream, StreamStats } from "../bridge/stream.ts";
 
 export type CallState = "ringing" | "answering" | "answered" | "ended";
 
+/**
+ * How the call sounds as Chrome receives it (WebRTC getStats, sampled every 2 s while answered:
+ * ./call-quality.ts). Counters are totals since the answer; jitter is the receiver's estimate.
+ */
+export interface CallQuality {
+  codec: string | null;
+  /** Samples taken so far. */
+  samples: number;
+  /** The last sample's interarrival jitter, its largest and its mean over the samples. */
+  jitterMs: number;
+  maxJitterMs: number;
+  meanJitterMs: number;
+  packetsReceived: number;
+  packetsLost: number;
+  /** lost / (lost + received): 0 on a clean link. */
+  lossFraction: number;
+  /** Round-trip time (RTCP, else the ICE pair's); null until measured. */
+  rttMs: number | null;
+  /** Mean time a sample waited in the jitter buffer (jitterBufferDelay / jitterBufferEmittedCount). */
+  jitterBufferMs: number | null;
+  /** Samples the receiver made up for audio that was lost or late, and their share of all. */
+  concealedSamples: number;
+  concealedFraction: number | null;
+  /** When the last sample was taken (ISO 8601). */
+  sampledAt: string;
+}
+
 /** One conversation as the host tracks it. RingCentral names it by telephonySessionId + partyId. */
 export interface Call {
   id: string;
@@ -32,6 +59,8 @@ export interface Call {
   transferTarget?: string;
   /** Answering-machine detection result (outbound calls that asked for it). */
   amd?: { result: "human" | "machine" | "unknown"; reason: string; atMs: number };
+  /** WebRTC receive quality, from the page's samples (absent until the first). */
+  quality?: CallQuality;
   /** Where the call's recording was saved (RECORDINGS_DIR); `failed` if a write failed (the file holds what came before). */
   recording?: Recording;
 }
@@ -143,5 +172,6 @@ export function callView(call: Call): Record<string, unknown> {
     recording: call.recording ?? null,
     transferTarget: call.transferTarget ?? null,
     amd: call.amd ?? null,
+    quality: call.quality ?? null,
   };
 }

@@ -98,3 +98,14 @@ export const serverUrl = urlWith(
   // Trailing slashes would double up when API paths are appended.
   .transform((s) => s.replace(/\/+$/, ""))
   .default("https://platform.ringcentral.com");
+
+// Standard Webhooks: whsec_ and the key in base64, 24 to 64 bytes. Never echoed: it is the key.
+export const eventsSecret = z.string().refine(
+  (s) => {
+    const m = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(s);
+    if (!m || m[1].length % 4 !== 0) return false;
+    const bytes = Buffer.from(m[1], "base64").length;
+    return bytes >= 24 && bytes <= 64;
+  },
+  { error: "is set but is not a Standard Webhooks secret (whsec_ followed by 24-64 bytes in base64): e.g. whsec_$(openssl rand -base64 32)" },
+);

@@ -1,11 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { hostname } from "node:os";
+import { dirname, join } from "node:path";
 import dotenv from "dotenv";
 import { z } from "zod";
 import { MAX_SLOTS } from "../bridge/page-frames.ts";
 import { PROTOCOLS, protocolNamed, type PipelineProfile } from "../bridge/pipeline/index.ts";
-import { MAX_TIMER_MS, boolean, clientId, clientSecret, describeScheme, integer, jwt, oneOf, pathKind, patterns, serverUrl, urlWith } from "./config-fields.ts";
+import { MAX_TIMER_MS, boolean, clientId, clientSecret, describeScheme, eventsSecret, integer, jwt, oneOf, pathKind, patterns, serverUrl, urlWith } from "./config-fields.ts";
 
 export type AnswerMode = "auto" | "webhook";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -57,6 +58,18 @@ export interface Config {
   cluster?: ClusterConfig;
   /** DRAIN_TIMEOUT_S: how long a drain lets calls in progress go on before hanging them up (`drain-timeout`). */
   drainTimeoutS: number;
+  /** Absent (EVENTS_URL unset): no call events are sent. */
+  events?: EventsConfig;
+}
+
+/** Call events out (docs: README "Call events"): signed POSTs to one URL, spooled on disk first. */
+export interface EventsConfig {
+  url: string;
+  /** Standard Webhooks secret, whsec_<base64>. */
+  secret: string;
+  spoolDir: string;
+  spoolMaxEvents: number;
+  spoolMaxBytes: number;
 }
 
 /** Several hosts on one extension acting as one, through Redis (docs/ARCHITECTURE.md, "Cluster"). */
@@ -104,7 +117,7 @@ export class ConfigError extends Error {
 }
 
 // Values never echoed in a message (a pipeline URL may carry an access token).
-const SECRET_VARS = new Set(["RINGCENTRAL_CLIENT_SECRET", "RINGCENTRAL_JWT_TOKEN", "PIPELINE_URL", "API_TOKEN", "WEBHOOK_VERIFICATION_TOKEN", "REDIS_URL"]);
+const SECRET_VARS = new Set(["RINGCENTRAL_CLIENT_SECRET", "RINGCENTRAL_JWT_TOKEN", "PIPELINE_URL", "API_TOKEN", "WEBHOOK_VERIFICATION_TOKEN", "REDIS_URL", "EVENTS_URL", "EVENTS_SECRET"]);
 
 // Built per load: the protocol list (bridge/pipeline/index.ts) decides which PIPELINE_* exist.
 const schemas = () => ({
@@ -180,6 +193,20 @@ const schemas = () => ({
   CLUSTER_MAX_CONCURRENT_CALLS: integer(1, 100_000, "a positive whole number", "the most inbound calls in progress across all hosts, e.g. 40").optional(),
   // Kubernetes' terminationGracePeriodSeconds must exceed it (deploy/kubernetes/deployment.yaml).
   DRAIN_TIMEOUT_S: integer(0, 3600, "a whole number of seconds from 0 to 3600", "how long a drain (SIGTERM, POST /admin/drain) lets calls in progress go on before hanging them up, e.g. 300").default(300),
+  // May carry a token in its query: never echoed (SECRET_VARS).
+  EVENTS_URL: z
+    .string()
+    .pipe(urlWith(["http:", "https:"], (u) => `is set but ${describeScheme(u)}, not http:// or https://: set it to the URL that receives the host's call events, or leave it unset to send none`))
+    .optional(),
+  EVENTS_SECRET: eventsSecret.optional(),
+  EVENTS_SPOOL_DIR: z
+    .string()
+    .refine((p) => { const k = pathKind(p); return k === undefined || k === "dir"; }, {
+      error: (iss) => `is "${String(iss.input)}", which exists but is not a directory: point it at a directory the host may write (created if missing), or leave it unset for .cache/events`,
+    })
+    .optional(),
+  EVENTS_SPOOL_MAX_EVENTS: integer(1, 10_000_000, "a positive whole number", "the most undelivered events kept on disk (the oldest are dropped past it), e.g. 10000").default(10_000),
+  EVENTS_SPOOL_MAX_BYTES: integer(4096, 2 ** 40, "a whole number of bytes, at least 4096", "the most disk the undelivered events may take (the oldest are dropped past it), e.g. 67108864").default(64 * 1024 * 1024),
 });
 
 /** Every variable the host reads (deploy/ manifests and docs are checked against it). */
@@ -237,6 +264,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadConfi
   for (const name of ["HOST_ID", "CLUSTER_MAX_CONCURRENT_CALLS"] as const) {
     if (v[name] !== undefined && v.REDIS_URL === undefined) combined.push(`${name} is set but REDIS_URL is not: ${name} only means something in a cluster; set REDIS_URL, or unset ${name}`);
   }
+  if (v.EVENTS_URL !== undefined && v.EVENTS_SECRET === undefined) {
+    combined.push("EVENTS_SECRET is not set but EVENTS_URL is: events are signed (Standard Webhooks); set EVENTS_SECRET=whsec_ followed by 24-64 random bytes in base64, e.g. whsec_$(openssl rand -base64 32)");
+  }
+  for (const name of ["EVENTS_SECRET", "EVENTS_SPOOL_DIR"] as const) {
+    if (v[name] !== undefined && v.EVENTS_URL === undefined) combined.push(`${name} is set but EVENTS_URL is not: set EVENTS_URL to send call events, or unset ${name}`);
+  }
   if (combined.length) throw new ConfigError(combined);
   return {
     ringcentral: {
@@ -278,6 +311,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadConfi
     logLevel: v.LOG_LEVEL,
     sipInfoCachePath: v.SIP_INFO_CACHE,
     drainTimeoutS: v.DRAIN_TIMEOUT_S,
+    ...(v.EVENTS_URL !== undefined && v.EVENTS_SECRET !== undefined && {
+      events: {
+        url: v.EVENTS_URL,
+        secret: v.EVENTS_SECRET,
+        // Beside the SIP cache (.cache/events by default): a cache the host keeps across restarts.
+        spoolDir: v.EVENTS_SPOOL_DIR ?? join(dirname(v.SIP_INFO_CACHE), "events"),
+        spoolMaxEvents: v.EVENTS_SPOOL_MAX_EVENTS,
+        spoolMaxBytes: v.EVENTS_SPOOL_MAX_BYTES,
+      },
+    }),
     ...(v.REDIS_URL !== undefined && {
       cluster: {
         redisUrl: v.REDIS_URL,
@@ -347,6 +390,7 @@ export function describeConfig(config: Config | ConfigWithOptionalCredentials): 
     logLevel: config.logLevel,
     sipInfoCachePath: config.sipInfoCachePath,
     drainTimeoutS: config.drainTimeoutS,
+    events: config.events ? { ...config.events, url: redactUrl(config.events.url), secret: "***" } : "(off: EVENTS_URL unset)",
     cluster: config.cluster ? { ...config.cluster, redisUrl: redactUrl(config.cluster.redisUrl) } : "(off: REDIS_URL unset)",
   };
 }

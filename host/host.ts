@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
 import type { Logger } from "pino";
 import { buildPage } from "../browser/build.ts";
 import { PageLink } from "../bridge/page-link.ts";
@@ -18,6 +19,8 @@ import { createCluster } from "./cluster/create.ts";
 import { SharedSubscription } from "./cluster/shared-subscription.ts";
 import type { Config } from "./config.ts";
 import { Drain, type DrainStatus } from "./drain.ts";
+import { NO_EVENTS, type EventSink } from "./events.ts";
+import { EventsOut } from "./events-out.ts";
 import { Metrics } from "./metrics.ts";
 import { Outbound, type PlaceCallOptions } from "./outbound.ts";
 import { PhonePage } from "./phone-page.ts";
@@ -57,6 +60,8 @@ export class Host {
   /** SIGTERM / POST /admin/drain: no new call, calls in progress go on until they end or DRAIN_TIMEOUT_S. */
   readonly drain: Drain;
   private readonly clusterCalls: ClusterCalls;
+  /** EVENTS_URL: the call events' spool and delivery. */
+  private readonly eventsOut: EventsOut | undefined;
   private readonly rc: RingCentral;
   private readonly link: PageLink;
   private readonly phone: PhonePage;
@@ -92,7 +97,9 @@ export class Host {
     const page = this.link;
     const calls = this.calls;
     const metrics = this.metrics;
-    this.lifecycle = new CallLifecycle({ calls, page, metrics, log, sampleRate, recordingsDir: config.recordingsDir });
+    this.eventsOut = config.events ? new EventsOut(config.events, metrics, log.child({ part: "events" }), config.cluster?.hostId ?? hostname()) : undefined;
+    const events: EventSink = this.eventsOut ?? NO_EVENTS;
+    this.lifecycle = new CallLifecycle({ calls, page, metrics, log, sampleRate, recordingsDir: config.recordingsDir, events });
     const lifecycle = this.lifecycle;
     const streams = new CallStreams(this.link, profile, config.pipeline, () => this.rc.extension!.accountId, this, log);
     this.callControl = new CallControl({ calls, page, streams, lifecycle, log });
@@ -131,6 +138,7 @@ export class Host {
         for (const call of calls.active()) void lifecycle.hangup(call.id, reason);
       },
       stopping,
+      events,
     });
     this.drain = new Drain(
       {
@@ -182,6 +190,8 @@ export class Host {
 
   async start(): Promise<void> {
     const timeline = (this.startupTimeline = new StartupTimeline());
+    // First of all: what a previous run left goes out while this one starts.
+    await this.eventsOut?.start();
     // First: a Redis that cannot be reached ends the start at once (never two hosts answering one call).
     await this.cluster.connect();
     // Chrome, the page and its audio graph need nothing from RingCentral: they come up while it
@@ -258,6 +268,8 @@ export class Host {
     // After the calls' last records and the un-REGISTER: the lease is free for another host at once.
     await this.cluster.stop();
     await this.rc.logout();
+    // Last: the calls' ends, their recordings and the un-REGISTER are all spooled by now.
+    await this.eventsOut?.stop();
     this.log.info("host: stopped");
   }
 
@@ -332,6 +344,8 @@ export class Host {
         return this.lifecycle.onAnswered(e);
       case "mediaConnected":
         return this.lifecycle.onMediaConnected(e);
+      case "quality":
+        return this.lifecycle.onQuality(e);
       case "ended":
         return this.lifecycle.onEnded(e);
       case "registrationFailed":

@@ -32,6 +32,20 @@ export class Metrics {
   readonly draining = new Gauge({ name: "rcvh_draining", help: "1 while this host drains (SIGTERM or POST /admin/drain): it takes no new call, its calls in progress go on", registers: [this.registry] });
   readonly webhookSubscribed = new Gauge({ name: "rcvh_webhook_subscribed", help: "1 while the host holds a telephony webhook subscription (WEBHOOK_PUBLIC_URL set)", registers: [this.registry] });
 
+  // Call quality (./call-quality.ts): one observation per call as it ends, by codec (bounded).
+  readonly callJitterMs = new Histogram({ name: "rcvh_call_jitter_ms", help: "a call's mean receive jitter (WebRTC), observed as the call ends", labelNames: ["codec"], buckets: [1, 2, 5, 10, 20, 40, 80, 160], registers: [this.registry] });
+  readonly callPacketLoss = new Histogram({ name: "rcvh_call_packet_loss_ratio", help: "a call's received packet loss, lost / (lost + received), observed as the call ends", labelNames: ["codec"], buckets: [0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2], registers: [this.registry] });
+  readonly callRttMs = new Histogram({ name: "rcvh_call_rtt_ms", help: "a call's last round-trip time (RTCP, else ICE), observed as the call ends", labelNames: ["codec"], buckets: [5, 20, 50, 100, 200, 400, 800], registers: [this.registry] });
+  readonly callJitterBufferMs = new Histogram({ name: "rcvh_call_jitter_buffer_ms", help: "a call's mean jitter-buffer delay (jitterBufferDelay / jitterBufferEmittedCount), observed as the call ends", labelNames: ["codec"], buckets: [10, 20, 40, 60, 100, 200, 400], registers: [this.registry] });
+  // Call events out (EVENTS_URL).
+  /** Set by the host: events in the spool, not yet delivered. */
+  eventsBacklogOf: () => number = () => 0;
+  readonly eventsBacklog: Gauge = new Gauge({ name: "rcvh_events_backlog", help: "call events spooled and not yet delivered to EVENTS_URL", registers: [this.registry], collect: (): void => this.eventsBacklog.set(this.eventsBacklogOf()) });
+  readonly eventsDelivered = new Counter({ name: "rcvh_events_delivered_total", help: "call events the receiver accepted (2xx), by type", labelNames: ["type"], registers: [this.registry] });
+  readonly eventsFailed = new Counter({ name: "rcvh_events_failed_total", help: "delivery attempts that failed and will be retried, by reason (network, timeout, http-5xx, http-408, http-429, http-3xx)", labelNames: ["reason"], registers: [this.registry] });
+  readonly eventsDropped = new Counter({ name: "rcvh_events_dropped_total", help: "call events given up, by reason: refused (the receiver's 4xx), spool-full (the oldest, past EVENTS_SPOOL_MAX_*), spool-write (the disk refused it)", labelNames: ["reason"], registers: [this.registry] });
+  readonly eventsSpoolWriteMs = new Histogram({ name: "rcvh_events_spool_write_ms", help: "appending one event to the spool (write, fdatasync, close)", buckets: [0.5, 1, 2, 5, 10, 20, 50, 100], registers: [this.registry] });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "rcvh_" });
   }

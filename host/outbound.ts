@@ -5,6 +5,7 @@ import type { CallStream } from "../bridge/stream.ts";
 import type { CallLifecycle } from "./call-lifecycle.ts";
 import type { StreamFactory } from "./call-streams.ts";
 import type { Call, CallRegistry } from "./calls.ts";
+import { callData } from "./events.ts";
 
 /** How long RingCentral may take to connect and the callee to answer. */
 const DIAL_TIMEOUT_MS = 60_000;
@@ -84,6 +85,7 @@ export class Outbound {
       const verdict = await detectCallee(stream, this.d.sampleRate, amd, (v) => {
         call.amd = { result: v.result, reason: v.reason, atMs: v.atMs };
         this.d.log.info({ call: call.id, ...call.amd }, "amd: decided");
+        this.d.lifecycle.events.emit("call.amd", { ...callData(call), result: v.result, reason: v.reason, atMs: v.atMs });
       });
       if (verdict.beepAtMs !== undefined) this.d.log.info({ call: call.id, atMs: verdict.beepAtMs }, "amd: beep heard, leaving the message");
       // Ended (or transferred) while listening: detectCallee returned as the stream closed.

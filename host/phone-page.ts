@@ -5,6 +5,7 @@ import { sipStatusOf, type PreferredCodec } from "../bridge/page-protocol.ts";
 import { retryWaitMs } from "./backoff.ts";
 import { launchChrome } from "./chrome.ts";
 import type { Config } from "./config.ts";
+import type { EventSink } from "./events.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Provisioned, RingCentral } from "./ringcentral.ts";
 import type { StartupTimeline } from "./startup-timeline.ts";
@@ -37,6 +38,8 @@ export interface PhonePageOptions {
   activeCalls(): number;
   endCalls(reason: string): void;
   stopping(): boolean;
+  /** registration.changed goes here (EVENTS_URL). */
+  events?: EventSink;
 }
 
 /**
@@ -279,6 +282,8 @@ export class PhonePage {
   }
 
   private setRegistered(on: boolean): void {
+    // The one home of "registered": start, SIP recovery, relaunch and stop all come through here.
+    if (on !== this.registered) this.o.events?.emit("registration.changed", { registered: on, proxy: this.sip.state.proxy, reconnecting: this.sip.state.reconnecting });
     this.registered = on;
     this.o.metrics.registered.set(on ? 1 : 0);
   }

@@ -298,3 +298,46 @@ describe("answering rules and webhook settings", () => {
     }
   });
 });
+
+describe("call events settings", () => {
+  const key = Buffer.alloc(32, 9).toString("base64");
+  const secret = `whsec_${key}`;
+
+  it("are off by default, and take the URL, the secret and the spool's place and bounds", () => {
+    expect(loadConfig(valid).events).toBeUndefined();
+    expect(loadConfig({ ...valid, EVENTS_URL: "https://events.example.com/in", EVENTS_SECRET: secret }).events).toEqual({
+      url: "https://events.example.com/in",
+      secret,
+      spoolDir: ".cache/events",
+      spoolMaxEvents: 10_000,
+      spoolMaxBytes: 64 * 1024 * 1024,
+    });
+    expect(
+      loadConfig({ ...valid, EVENTS_URL: "http://127.0.0.1:9/e", EVENTS_SECRET: secret, EVENTS_SPOOL_DIR: join(tmp, "spool"), EVENTS_SPOOL_MAX_EVENTS: "5", EVENTS_SPOOL_MAX_BYTES: "4096", SIP_INFO_CACHE: "/var/lib/x/sip.json" }).events,
+    ).toMatchObject({ spoolDir: join(tmp, "spool"), spoolMaxEvents: 5, spoolMaxBytes: 4096 });
+    expect(loadConfig({ ...valid, EVENTS_URL: "http://127.0.0.1:9/e", EVENTS_SECRET: secret, SIP_INFO_CACHE: "/var/lib/x/sip.json" }).events?.spoolDir).toBe("/var/lib/x/events");
+  });
+
+  it("name a bad URL, a bad or missing secret, and settings without EVENTS_URL, never echoing the secret", () => {
+    expect(problemsOf({ ...valid, EVENTS_URL: "ftp://x/y", EVENTS_SECRET: secret })).toEqual([expect.stringMatching(/^EVENTS_URL is set but has another scheme, not http:\/\/ or https:\/\//)]);
+    for (const bad of ["whsec_", `whsec_${Buffer.alloc(8).toString("base64")}`, `whsec_${Buffer.alloc(65).toString("base64")}`, key, `whsec_${key}!`]) {
+      const problems = problemsOf({ ...valid, EVENTS_URL: "https://e.example.com", EVENTS_SECRET: bad });
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(/^EVENTS_SECRET is set but is not a Standard Webhooks secret/);
+      expect(problems[0]).not.toContain(key);
+    }
+    expect(problemsOf({ ...valid, EVENTS_URL: "https://e.example.com" })).toEqual([expect.stringMatching(/^EVENTS_SECRET is not set but EVENTS_URL is/)]);
+    expect(problemsOf({ ...valid, EVENTS_SECRET: secret, EVENTS_SPOOL_DIR: "/tmp/x" }).map((p) => p.split(" ")[0])).toEqual(["EVENTS_SECRET", "EVENTS_SPOOL_DIR"]);
+    expect(problemsOf({ ...valid, EVENTS_URL: "https://e.example.com", EVENTS_SECRET: secret, EVENTS_SPOOL_MAX_BYTES: "10" })[0]).toMatch(/^EVENTS_SPOOL_MAX_BYTES must be/);
+    const file = join(tmp, "spool-is-a-file");
+    writeFileSync(file, "");
+    expect(problemsOf({ ...valid, EVENTS_URL: "https://e.example.com", EVENTS_SECRET: secret, EVENTS_SPOOL_DIR: file })).toEqual([expect.stringMatching(/^EVENTS_SPOOL_DIR is ".*spool-is-a-file", which exists but is not a directory/)]);
+  });
+
+  it("redact the URL's query and the secret in describeConfig", () => {
+    const described = JSON.stringify(describeConfig(loadConfig({ ...valid, EVENTS_URL: "https://e.example.com/in?token=evt-tok-1234", EVENTS_SECRET: secret })));
+    expect(described).not.toContain(key);
+    expect(described).not.toContain("evt-tok-1234");
+    expect(described).toContain("https://e.example.com/in?token=***");
+  });
+});

@@ -14,15 +14,16 @@ import { nastyString, runs } from "./support/fuzz.ts";
 const SECRETS = { RINGCENTRAL_CLIENT_SECRET: "zz-secret-4f1b", RINGCENTRAL_JWT_TOKEN: "eyJh.eyJz.c2ln", API_TOKEN: "api-token-7c2d9e0011", PIPELINE_URL: "wss://agent.example.com/m?token=tok-91ab", WEBHOOK_VERIFICATION_TOKEN: "verify-token-5e6f7a8b" };
 const BASE = { RINGCENTRAL_CLIENT_ID: "client_1", ...SECRETS };
 
-const NUMERIC = ["PIPELINE_CONNECT_TIMEOUT_MS", "PLAYOUT_LEAD_MS", "SUBSCRIPTION_EXPIRES_S", "ANSWER_MAX_PER_MINUTE", "HTTP_PORT", "MAX_CONCURRENT_CALLS"] as const;
-const OTHER = ["RINGCENTRAL_SERVER_URL", "RINGCENTRAL_SIP_INSECURE_TLS", "PIPELINE_PROTOCOL", "PIPELINE_AUDIO", "PIPELINE_SAMPLE_RATE", "PIPELINE_DOWN_ACTION", "PIPELINE_DROP_ACTION", "ANSWER_MODE", "ANSWER_REFUSED_ACTION", "ANSWER_ALLOW", "ANSWER_DENY", "HEADLESS", "HTTP_HOST", "LOG_LEVEL", "METRICS_REQUIRE_TOKEN", "WEBHOOK_PUBLIC_URL", ...Object.keys(SECRETS)];
+const NUMERIC = ["PIPELINE_CONNECT_TIMEOUT_MS", "PLAYOUT_LEAD_MS", "SUBSCRIPTION_EXPIRES_S", "ANSWER_MAX_PER_MINUTE", "HTTP_PORT", "MAX_CONCURRENT_CALLS", "EVENTS_SPOOL_MAX_EVENTS", "EVENTS_SPOOL_MAX_BYTES"] as const;
+const GOOD_EVENTS_SECRET = `whsec_${Buffer.alloc(32, 7).toString("base64")}`;
+const OTHER = ["RINGCENTRAL_SERVER_URL", "RINGCENTRAL_SIP_INSECURE_TLS", "PIPELINE_PROTOCOL", "PIPELINE_AUDIO", "PIPELINE_SAMPLE_RATE", "PIPELINE_DOWN_ACTION", "PIPELINE_DROP_ACTION", "ANSWER_MODE", "ANSWER_REFUSED_ACTION", "ANSWER_ALLOW", "ANSWER_DENY", "HEADLESS", "HTTP_HOST", "LOG_LEVEL", "METRICS_REQUIRE_TOKEN", "WEBHOOK_PUBLIC_URL", "EVENTS_URL", "EVENTS_SECRET", "EVENTS_SPOOL_DIR", ...Object.keys(SECRETS)];
 const ALL = [...NUMERIC, ...OTHER];
 
 const number = fc.oneof(
   fc.integer({ min: -10, max: 70_000 }).map(String),
   fc.constantFrom("2147483647", "2147483648", "2592000", "2592001", "65535", "65536", "65537", "9007199254740993", "1e3", "0x10", "08", " 5", "5 ", "+5", "5.0", "１２", "Infinity", "NaN", "-0", "9".repeat(40)),
 );
-const value = fc.oneof(number, nastyString, fc.constantFrom("true", "false", "yes", "l16", "twilio", "webhook", "ws://127.0.0.1:9", "http://x", "*", "+1650*", "(", "debug"));
+const value = fc.oneof(number, nastyString, fc.constantFrom("true", "false", "yes", "l16", "twilio", "webhook", "ws://127.0.0.1:9", "http://x", "*", "+1650*", "(", "debug", GOOD_EVENTS_SECRET, "whsec_", "whsec_AAAA", "http://127.0.0.1:9/events"));
 const env = fc.dictionary(fc.constantFrom(...ALL), value, { maxKeys: 8 });
 
 describe("configuration under any values", () => {
@@ -58,6 +59,9 @@ describe("configuration under any values", () => {
         expect(config.http.port).toBeLessThanOrEqual(65535);
         for (const n of [config.pipeline.connectTimeoutMs, config.pipeline.playoutLeadMs, config.webhook.subscriptionExpiresS, config.answer.maxConcurrentCalls, config.http.port]) expect(Number.isSafeInteger(n)).toBe(true);
         if (config.http.metricsRequireToken) expect(config.apiToken).toBeDefined();
+        // Events go out signed, or not at all.
+        if (config.events) expect(config.events.secret).toMatch(/^whsec_/);
+        if (config.events) for (const n of [config.events.spoolMaxEvents, config.events.spoolMaxBytes]) expect(Number.isSafeInteger(n) && n > 0).toBe(true);
       }),
       runs(800),
     );
@@ -86,5 +90,27 @@ describe("configuration under any values", () => {
     }
     expect(stderr).toMatch(/MAX_CONCURRENT_CALLS must be a whole number from 1 to 65536/);
     expect(stderr).not.toMatch(/^\s+at /m);
+  });
+
+  it("npm start stops with exit 2 and one line each for a bad EVENTS_URL and EVENTS_SECRET, never echoing the secret", async () => {
+    const badSecret = "whsec_not-base64-at-all!!";
+    for (const [env, name] of [
+      [{ EVENTS_URL: "ftp://events.example.com/in", EVENTS_SECRET: GOOD_EVENTS_SECRET }, "EVENTS_URL"],
+      [{ EVENTS_URL: "https://events.example.com/in", EVENTS_SECRET: badSecret }, "EVENTS_SECRET"],
+      [{ EVENTS_URL: "https://events.example.com/in" }, "EVENTS_SECRET"],
+    ] as const) {
+      const child = spawnHostCli({ ...BASE, ...env }, "fuzz-config-events");
+      let stderr = "";
+      child.stderr.on("data", (d) => (stderr += d));
+      child.stdout.resume();
+      const code = await new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
+      expect(code, stderr).toBe(2);
+      const lines = stderr.split("\n").filter((l) => l.startsWith("config: "));
+      expect(lines, stderr).toHaveLength(1);
+      expect(lines[0].startsWith(`config: ${name} `), stderr).toBe(true);
+      expect(stderr).not.toContain(badSecret);
+      expect(stderr).not.toContain(GOOD_EVENTS_SECRET);
+      expect(stderr).not.toMatch(/^\s+at /m);
+    }
   });
 });

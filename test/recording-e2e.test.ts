@@ -25,7 +25,7 @@ describe("call recordings (RECORDINGS_DIR)", () => {
     const placed = await stack.placeCall({ from: "+15550004000", play: "tone:440", hangupAfterMs: 3000 });
     const hostCall = await until(() => stack.host.calls.byTelephonySession(placed.telephonySessionId), "host call");
     await until(() => hostCall.recording, "the recording to be saved", 15_000);
-    const files = await readdir(dir);
+    const files = (await readdir(dir)).filter((f) => f.endsWith(".wav"));
     expect(files).toHaveLength(1);
     expect(files[0]).toContain(placed.telephonySessionId);
     const wav = new wavefile.WaveFile(await readFile(join(dir, files[0])));

@@ -18,7 +18,7 @@ export function twinEnv(twin: Twin): Record<string, string> {
   };
 }
 
-export async function startStack(env: Record<string, string>, twinOptions: Parameters<typeof startTwin>[0] = {}, opts: { beforeHost?: (twin: Twin) => void } = {}) {
+export async function startStack(env: Record<string, string>, twinOptions: Parameters<typeof startTwin>[0] = {}, opts: { beforeHost?: (twin: Twin) => void; log?: pino.Logger } = {}) {
   const twin = await startTwin({ log: pino({ level: "silent" }), ...twinOptions });
   opts.beforeHost?.(twin);
   const port = await freePort();
@@ -29,7 +29,7 @@ export async function startStack(env: Record<string, string>, twinOptions: Param
     // "self": the host's own HTTP server, which the twin's webhooks reach on loopback.
     ...(env.WEBHOOK_PUBLIC_URL === "self" && { WEBHOOK_PUBLIC_URL: `http://127.0.0.1:${port}` }),
   });
-  const host = new Host(config, createLogger((process.env.TEST_LOG_LEVEL as "info") ?? "silent"));
+  const host = new Host(config, opts.log ?? createLogger((process.env.TEST_LOG_LEVEL as "info") ?? "silent"));
   // Listening before start: the subscription's handshake comes in while the host starts.
   const http = await listenHttp(createHttpApp(host, { apiToken: config.apiToken, metricsRequireToken: config.http.metricsRequireToken }), "127.0.0.1", port, createLogger("silent"));
   const httpUrl = `http://127.0.0.1:${port}`;
