@@ -88,7 +88,42 @@ function check(doc: Obj): string[] {
 const docsOf = (kind: string) => manifests().filter((m) => m.doc.kind === kind);
 const hostDeployment = () => docsOf("Deployment").find((m) => (m.doc.metadata as Obj).name === "rc-voice-host")!.doc as unknown as Deployment;
 const configMapData = () => (docsOf("ConfigMap")[0].doc.data ?? {}) as Record<string, string>;
-const composeFile = () => parse(read("deploy/compose.yaml"), { merge: true }) as { services: Record<string, Obj> };
+type Compose = { services: Record<string, Obj>; volumes?: Obj };
+const composeFile = (file = "deploy/compose.yaml") => parse(read(file), { merge: true }) as Compose;
+
+/**
+ * `docker compose -f a -f b` as the Compose spec merges (no engine here): mappings merge by key,
+ * `ports` and `volumes` append, other values are replaced; `extends` copies a service of a file
+ * first, then applies what the extending service sets.
+ */
+function mergeYaml(a: unknown, b: unknown, key = ""): unknown {
+  if (Array.isArray(a) && Array.isArray(b)) {
+    if (key === "ports") return [...new Set([...a, ...b])];
+    // Volumes merge by where they are mounted: the later file's mount at a path replaces the earlier's.
+    if (key === "volumes") return [...new Map([...a, ...b].map((v: string) => [v.split(":")[1], v])).values()];
+    return b;
+  }
+  if (a && b && typeof a === "object" && typeof b === "object" && !Array.isArray(a) && !Array.isArray(b)) {
+    const out: Obj = { ...(a as Obj) };
+    for (const [k, v] of Object.entries(b as Obj)) out[k] = k in out ? mergeYaml(out[k], v, k) : v;
+    return out;
+  }
+  return b;
+}
+function composeMerged(files: string[]): Compose {
+  let merged: Compose = { services: {} };
+  for (const file of files) {
+    const doc = composeFile(file);
+    for (const [name, svc] of Object.entries(doc.services)) {
+      const ext = svc.extends as { file: string; service: string } | undefined;
+      if (!ext) continue;
+      const { extends: _, ...own } = svc;
+      doc.services[name] = mergeYaml(composeFile(`deploy/${ext.file}`).services[ext.service], own) as Obj;
+    }
+    merged = mergeYaml(merged, doc) as Compose;
+  }
+  return merged;
+}
 
 describe("deploy/kubernetes", () => {
   it("every manifest is valid for its kind, with no unknown field", () => {
@@ -144,27 +179,62 @@ describe("deploy/kubernetes", () => {
   });
 });
 
-describe("deploy/compose.yaml", () => {
-  it("two hosts on one Redis, the example pipeline, the twin as a profile; only settings the host reads", () => {
-    const { services } = composeFile();
-    expect(Object.keys(services).sort()).toEqual(["host-a", "host-b", "pipeline", "redis", "twin"]);
+describe("deploy/compose.yaml and compose.cluster.yaml", () => {
+  const known = () => new Set(settingNames());
+  const grace = (svc: Obj) => Number(/^(\d+)s$/.exec(String(svc.stop_grace_period))![1]);
+
+  it("one host, the example pipeline, the twin as a profile; state on volumes; only settings the host reads", () => {
+    const { services, volumes } = composeFile();
+    expect(Object.keys(services).sort()).toEqual(["host", "pipeline", "twin"]);
     expect(services.twin.profiles).toEqual(["twin"]);
-    const known = new Set(settingNames());
-    const envs = ["host-a", "host-b"].map((s) => services[s].environment as Record<string, string>);
-    for (const env of envs) {
-      for (const name of Object.keys(env)) expect(known, name).toContain(name);
-      expect(env.REDIS_URL).toMatch(/^redis:\/\/127\.0\.0\.1:6379/);
-      expect(env.PIPELINE_URL).toBe("ws://127.0.0.1:8765");
-    }
-    expect(new Set(envs.map((e) => e.HTTP_PORT)).size).toBe(2);
-    expect(new Set(envs.map((e) => e.HOST_ID)).size).toBe(2);
+    const env = services.host.environment as Record<string, string>;
+    for (const name of Object.keys(env)) expect(known(), name).toContain(name);
+    expect(env.PIPELINE_URL).toBe("ws://127.0.0.1:8765");
+    expect(env.REDIS_URL).toBeUndefined();
+    // One namespace: the host and the twin reach the pipeline on loopback; the host's port is published.
+    for (const name of ["host", "twin"]) expect(services[name].network_mode).toBe("service:pipeline");
+    expect(services.pipeline.ports).toEqual([`127.0.0.1:${env.HTTP_PORT}:${env.HTTP_PORT}`]);
+    // sipInfo and recordings live on named volumes mounted where the settings point (WORKDIR /app).
+    const mounts = Object.fromEntries((services.host.volumes as string[]).map((v) => v.split(":")).map(([vol, at]) => [at, vol]));
+    expect(mounts["/app/.cache"]).toBeDefined();
+    expect(env.SIP_INFO_CACHE.startsWith(".cache/")).toBe(true);
+    expect(mounts[`/app/${env.RECORDINGS_DIR}`]).toBeDefined();
+    for (const vol of Object.values(mounts)) expect(Object.keys(volumes ?? {})).toContain(vol);
     // The pipeline service runs an example that exists; the twin's entry exists.
     expect(read(String((services.pipeline.command as string[])[3]))).toMatch(/startEchoPipeline/);
     expect(read("deploy/twin.ts")).toMatch(/startTwin/);
     // docker stop waits out the drain.
-    const graceS = Number(/^(\d+)s$/.exec(String(services["host-a"].stop_grace_period))![1]);
-    expect(graceS).toBeGreaterThanOrEqual(Number(envs[0].DRAIN_TIMEOUT_S) + 20);
-    for (const [, name] of read("deploy/twin.env").matchAll(/^([A-Z][A-Z0-9_]+)=/gm)) expect(known, name).toContain(name);
+    expect(grace(services.host)).toBeGreaterThanOrEqual(Number(env.DRAIN_TIMEOUT_S) + 20);
+    for (const [, name] of read("deploy/twin.env").matchAll(/^([A-Z][A-Z0-9_]+)=/gm)) expect(known(), name).toContain(name);
+  });
+
+  it("with compose.cluster.yaml: two hosts on one Redis, each its own id, port and sipInfo cache", () => {
+    const { services } = composeMerged(["deploy/compose.yaml", "deploy/compose.cluster.yaml"]);
+    expect(Object.keys(services).sort()).toEqual(["host", "host-b", "pipeline", "redis", "twin"]);
+    const envs = ["host", "host-b"].map((s) => services[s].environment as Record<string, string>);
+    for (const env of envs) {
+      for (const name of Object.keys(env)) expect(known(), name).toContain(name);
+      expect(env.REDIS_URL).toMatch(/^redis:\/\/127\.0\.0\.1:6379/);
+      expect(env.PIPELINE_URL).toBe("ws://127.0.0.1:8765");
+    }
+    for (const key of ["HTTP_PORT", "HOST_ID", "SIP_INFO_CACHE"]) expect(new Set(envs.map((e) => e[key])).size, key).toBe(2);
+    for (const name of ["host", "host-b"]) {
+      expect((services[name].depends_on as Obj).redis).toEqual({ condition: "service_healthy" });
+      expect(services[name].network_mode).toBe("service:pipeline");
+      expect(grace(services[name])).toBeGreaterThanOrEqual(Number(envs[0].DRAIN_TIMEOUT_S) + 20);
+    }
+    expect(services.redis.network_mode).toBe("service:pipeline");
+    // Each host its own .cache (sipInfo, the events' spool) and recordings.
+    const mounts = ["host", "host-b"].map((s) => Object.fromEntries((services[s].volumes as string[]).map((v) => v.split(":")).map(([vol, at]) => [at, vol])));
+    for (const at of ["/app/.cache", "/app/recordings"]) expect(new Set(mounts.map((m) => m[at])).size, at).toBe(2);
+    expect((services.pipeline.ports as string[]).sort()).toEqual(envs.map((e) => `127.0.0.1:${e.HTTP_PORT}:${e.HTTP_PORT}`).sort());
+  });
+
+  it("the merge the check relies on can fail: a service the overlay forgets to extend lacks the host's settings", () => {
+    const merged = mergeYaml({ services: { host: { environment: { A: "1" } } } }, { services: { "host-b": { environment: { HTTP_PORT: "8081" } } } }) as Compose;
+    expect((merged.services["host-b"].environment as Obj).A).toBeUndefined();
+    expect((mergeYaml({ ports: ["a"] }, { ports: ["b"] }) as Obj).ports).toEqual(["a", "b"]);
+    expect((mergeYaml({ volumes: ["x:/p", "y:/q"] }, { volumes: ["z:/p"] }, "") as Obj).volumes).toEqual(["z:/p", "y:/q"]);
   });
 });
 
