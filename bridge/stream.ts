@@ -186,6 +186,7 @@ export class CallStream {
     this.stats.callerLevelDbfs = this.callerLevel.dbfs;
     this.stats.agentLevelDbfs = this.agentLevel.dbfs;
     this.stats.playoutBufferMs = Math.round(this.playout.bufferedMs);
+    this.stats.underruns = this.playout.underruns;
   }
 
   /** Records both sides from now on (RECORDINGS_DIR); a stream already closed closes the recorder at once. */

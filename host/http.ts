@@ -5,6 +5,8 @@ import { createBoundedServer, type HttpTimeouts } from "../bridge/http-bounds.ts
 import type { Host } from "./host.ts";
 import { twilioRestRouter } from "./twilio-rest.ts";
 import { apiRouter, bearerAuth, openApi } from "./api.ts";
+import { statusRouter } from "./status-page.ts";
+import type { StatusHubOptions } from "./status-hub.ts";
 
 export interface HttpAppOptions {
   apiToken?: string;
@@ -12,13 +14,15 @@ export interface HttpAppOptions {
   metricsRequireToken?: boolean;
   /** Where unexpected errors (500) are logged. */
   log?: Logger;
+  /** The status page's event streams (tests shorten or bound them). */
+  status?: StatusHubOptions;
 }
 
 /** The methods any route here answers; anything else is a 405 before routing. */
 const METHODS = new Set(["GET", "HEAD", "POST"]);
 const ERROR_NAMES: Record<number, string> = { 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type" };
 
-/** The host's HTTP server: health, readiness, metrics, the REST API, webhooks, the Twilio hang-up route. */
+/** The host's HTTP server: health, readiness, metrics, the REST API, the status page, webhooks, the Twilio hang-up route. */
 export function createHttpApp(host: Host, opts: HttpAppOptions = {}): Express {
   const app = express();
   app.disable("x-powered-by");
@@ -31,6 +35,8 @@ export function createHttpApp(host: Host, opts: HttpAppOptions = {}): Express {
     res.type(host.metrics.registry.contentType).send(await host.metrics.registry.metrics());
   });
   app.use(apiRouter(host, opts.apiToken));
+  // Loopback, or the API's bearer token: the page shows who is calling.
+  app.use(statusRouter(host, opts.apiToken, opts.status));
   // The same drain as SIGTERM (the CLI then exits once the calls are over); a second request changes nothing.
   app.post("/admin/drain", bearerAuth(opts.apiToken), (_req, res) => {
     void host.drain.start("POST /admin/drain");
