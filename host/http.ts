@@ -6,7 +6,7 @@ import type { Host } from "./host.ts";
 import { twilioRestRouter } from "./twilio-rest.ts";
 import { apiRouter, bearerAuth, openApi } from "./api.ts";
 import { statusRouter } from "./status-page.ts";
-import type { StatusHubOptions } from "./status-hub.ts";
+import type { StatusHub, StatusHubOptions } from "./status-hub.ts";
 
 export interface HttpAppOptions {
   apiToken?: string;
@@ -18,12 +18,15 @@ export interface HttpAppOptions {
   status?: StatusHubOptions;
 }
 
+/** The app, and the status page's event streams (ended before the server closes: they never end by themselves). */
+export type HttpApp = Express & { statusHub: StatusHub };
+
 /** The methods any route here answers; anything else is a 405 before routing. */
 const METHODS = new Set(["GET", "HEAD", "POST"]);
 const ERROR_NAMES: Record<number, string> = { 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type" };
 
 /** The host's HTTP server: health, readiness, metrics, the REST API, the status page, webhooks, the Twilio hang-up route. */
-export function createHttpApp(host: Host, opts: HttpAppOptions = {}): Express {
+export function createHttpApp(host: Host, opts: HttpAppOptions = {}): HttpApp {
   const app = express();
   app.disable("x-powered-by");
   app.use(twilioRestRouter(host, opts.apiToken));
@@ -36,7 +39,8 @@ export function createHttpApp(host: Host, opts: HttpAppOptions = {}): Express {
   });
   app.use(apiRouter(host, opts.apiToken));
   // Loopback, or the API's bearer token: the page shows who is calling.
-  app.use(statusRouter(host, opts.apiToken, opts.status));
+  const status = statusRouter(host, opts.apiToken, opts.status);
+  app.use(status);
   // The same drain as SIGTERM (the CLI then exits once the calls are over); a second request changes nothing.
   app.post("/admin/drain", bearerAuth(opts.apiToken), (_req, res) => {
     void host.drain.start("POST /admin/drain");
@@ -64,7 +68,7 @@ export function createHttpApp(host: Host, opts: HttpAppOptions = {}): Express {
     if (res.headersSent) return void res.destroy();
     res.status(status).json({ error: ERROR_NAMES[status] ?? (status === 500 ? "internal" : "bad_request"), message: status === 500 ? "internal error" : err.message });
   });
-  return app;
+  return Object.assign(app, { statusHub: status.hub });
 }
 
 /**

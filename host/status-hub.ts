@@ -15,6 +15,8 @@ export interface StatusHubOptions {
 export const STATUS_MAX_CLIENTS = 16;
 /** A client this far behind (bytes queued on its socket) is cut: it cannot hold memory without bound. */
 const MAX_QUEUED_BYTES = 256 * 1024;
+/** How long a stream's end may take to leave at shutdown. */
+const CLOSE_WAIT_MS = 1000;
 
 /**
  * The status page's event streams: one snapshot to each client as it connects, then one update
@@ -32,6 +34,7 @@ export class StatusHub {
   private keepalive: NodeJS.Timeout | undefined;
   private checker: NodeJS.Timeout | undefined;
   private soon: NodeJS.Immediate | undefined;
+  private closed = false;
   private lastHost = "";
   private lastEnded = "";
   /** Updates sent (tests and the bench count them). */
@@ -59,6 +62,9 @@ export class StatusHub {
   }
 
   add(req: Request, res: Response): void {
+    if (this.closed) {
+      return void res.status(503).json({ error: "unavailable", message: "the host is shutting down" });
+    }
     if (this.clients.size >= this.maxClients) {
       return void res.status(503).setHeader("retry-after", "5").json({ error: "unavailable", message: `the status page has ${this.maxClients} viewers already; try again later` });
     }
@@ -74,12 +80,25 @@ export class StatusHub {
     this.startTimers();
   }
 
-  /** Ends every stream (the host's HTTP server is closing). */
-  close(): void {
-    for (const res of [...this.clients]) {
-      res.end();
+  /**
+   * The host's HTTP server is closing: each stream gets the last state (the calls hung up by the
+   * stop) and a `closing` event, then ends; no stream is taken after this. Settles once every
+   * stream's end reached its socket; a client that does not read is cut after CLOSE_WAIT_MS.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.broadcast();
+    this.write("event: closing\ndata: {}\n\n");
+    const ends = [...this.clients].map((res) => {
       this.remove(res);
-    }
+      return new Promise<void>((resolve) => {
+        const cut = setTimeout(() => (res.destroy(), resolve()), CLOSE_WAIT_MS);
+        res.end(() => (clearTimeout(cut), resolve()));
+        res.once("close", () => (clearTimeout(cut), resolve()));
+      });
+    });
+    await Promise.all(ends);
   }
 
   private remove(res: Response): void {

@@ -5,7 +5,7 @@ import { bearerAuth } from "./api.ts";
 import { StatusHub, type StatusHubOptions } from "./status-hub.ts";
 import type { StatusSource } from "./status-view.ts";
 
-/** No inline script or style, nothing from elsewhere: the page's own three files and its event stream. */
+/** No inline script or style, nothing from elsewhere: the page's own files and its event stream. */
 export const STATUS_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3})$/;
@@ -53,8 +53,12 @@ const version = (b: Buffer) => createHash("sha256").update(b).digest("base64url"
 export function statusRouter(source: StatusSource, apiToken: string | undefined, opts: StatusHubOptions = {}): Router & { hub: StatusHub } {
   const js = asset("status.js", "text/javascript; charset=utf-8", "public, max-age=31536000, immutable");
   const css = asset("status.css", "text/css; charset=utf-8", "public, max-age=31536000, immutable");
+  const icon = asset("status.svg", "image/svg+xml", "public, max-age=31536000, immutable");
   const html = asset("status.html", "text/html; charset=utf-8", "no-cache", (t) =>
-    t.replace("status.js", `status.js?v=${version(js.body)}`).replace("status.css", `status.css?v=${version(css.body)}`),
+    t
+      .replace("status.js", `status.js?v=${version(js.body)}`)
+      .replace("status.css", `status.css?v=${version(css.body)}`)
+      .replace("status.svg", `status.svg?v=${version(icon.body)}`),
   );
   const hub = new StatusHub(source, opts);
   const r = express.Router() as Router & { hub: StatusHub };
@@ -75,6 +79,7 @@ export function statusRouter(source: StatusSource, apiToken: string | undefined,
   r.get("/status", serve(html));
   r.get("/status/status.js", serve(js));
   r.get("/status/status.css", serve(css));
+  r.get("/status/status.svg", serve(icon));
   r.get("/status/events", (req, res) => hub.add(req, res));
   return r;
 }

@@ -1,14 +1,18 @@
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Page } from "puppeteer";
+import type { Browser, Page } from "puppeteer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { launchChrome } from "../host/chrome.ts";
 import { startStack, until, type Stack } from "./support/stack.ts";
 import { startTestPipeline, type Behaviour } from "./support/twilio-pipeline.ts";
 
-/** Loud and quiet in turns (600 ms each), so a level meter that works cannot stand still. */
+const API_TOKEN = "status-e2e-token-0123456789abcdef";
+/** Loud and quiet in turns (600 ms each), so a level meter that works cannot stand still. Tone levels are peaks. */
 const LOUD_DBFS = -10;
 const QUIET_DBFS = -28;
+/** A sine's RMS (what the meters read) is 3 dB under its peak. */
+const SINE_RMS_DB = -3;
 const callerPlay = [...Array.from({ length: 25 }, (_, i) => `tone:440@${i % 2 ? QUIET_DBFS : LOUD_DBFS}/600`), "tone:440"].join(",");
 
 /** The pipeline's side: an 880 Hz tone in real time, loud and quiet in turns. */
@@ -30,47 +34,79 @@ function speakInTurns(rate = 8000): Behaviour {
   };
 }
 
-/** What the page shows of one call card, read from the DOM. */
+/** What the page shows of one call card, read from the DOM: the meters' values and the numbers printed beside them. */
 async function readCard(page: Page, section: "live" | "ended", callId: string) {
   return page.evaluate(
     (section, callId) => {
       const el = document.querySelector(`#${section} [data-call-id="${callId}"]`);
       if (!el) return null;
       const text = (sel: string) => el.querySelector(sel)?.textContent ?? "";
-      const db = (side: string) => Number((el.querySelector(`meter.${side}`) as HTMLElement).dataset.dbfs);
-      return { state: text(".state"), parties: text(".parties"), codec: text(".codec"), recording: text(".recording"), end: text(".end"), caller: db("caller"), agent: db("agent") };
+      const meter = (side: string) => (el.querySelector(`meter.${side}`) as HTMLMeterElement).value;
+      return {
+        state: text(".state"),
+        parties: text(".parties"),
+        codec: text(".codec"),
+        duration: text(".duration"),
+        recording: text(".recording"),
+        end: text(".end"),
+        caller: meter("caller"),
+        agent: meter("agent"),
+        callerText: text(".caller-db"),
+        agentText: text(".agent-db"),
+      };
     },
     section,
     callId,
   );
 }
 
+/** The event stream's raw text for a while (what any client of /status/events gets). */
+async function streamText(url: string, forMs: number): Promise<string> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(forMs) });
+  const reader = res.body!.getReader();
+  let text = "";
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += Buffer.from(value).toString("utf8");
+    }
+  } catch {
+    // The timeout: what came so far is the sample.
+  }
+  return text;
+}
+
 describe("status page (GET /status, real Chrome)", () => {
   let stack: Stack;
   let pipeline: Awaited<ReturnType<typeof startTestPipeline>>;
+  let viewer: Browser;
   let page: Page;
+  let stopped = false;
   const problems: string[] = [];
 
   beforeAll(async () => {
     pipeline = await startTestPipeline(() => speakInTurns());
-    stack = await startStack({ PIPELINE_URL: pipeline.url, RECORDINGS_DIR: await mkdtemp(join(tmpdir(), "status-rec-")) });
-    page = await stack.host.chromePage()!.browser().newPage();
+    stack = await startStack({ PIPELINE_URL: pipeline.url, API_TOKEN, RECORDINGS_DIR: await mkdtemp(join(tmpdir(), "status-rec-")) });
+    // A browser of its own, as someone watching would have: not the host's Chrome.
+    viewer = await launchChrome({ headless: true, insecureTls: false });
+    page = await viewer.newPage();
     // A CSP violation or a script error would leave the page blank or stale: either fails the test.
     page.on("console", (m) => m.type() === "error" && problems.push(m.text()));
     page.on("pageerror", (e) => problems.push((e as Error).message));
-    await page.setViewport({ width: 420, height: 900 });
+    await page.setViewport({ width: 420, height: 900, deviceScaleFactor: 1 });
   });
   afterAll(async () => {
-    await page?.close().catch(() => {});
-    await stack?.stop();
+    await viewer?.close().catch(() => {});
+    if (!stopped) await stack?.stop();
     await pipeline?.close();
   });
 
   it("shows the host, a live call with both meters moving, then the call ended with its recording", async () => {
-    const res = await page.goto(`${stack.httpUrl}/status`);
-    expect(res!.headers()["content-security-policy"]).toContain("default-src 'none'");
+    await page.goto(`${stack.httpUrl}/status`);
     await page.waitForFunction(() => document.getElementById("link")?.textContent === "live" && document.getElementById("registered")?.textContent === "SIP registered", { timeout: 10_000 });
     expect(await page.$eval("#chrome", (e) => e.textContent)).toBe("Chrome up");
+    expect(stack.statusHub.clientCount).toBe(1);
 
     const placed = await stack.placeCall({ from: "+15550006000", play: callerPlay });
     const call = await until(() => stack.host.calls.byTelephonySession(placed.telephonySessionId), "the host's call");
@@ -79,22 +115,33 @@ describe("status page (GET /status, real Chrome)", () => {
       return c?.state === "answered" && c.caller > -50 && c.agent > -50 ? c : undefined;
     }, "the page to show the answered call with audio on both meters", 20_000);
     expect(live.parties).toContain("+15550006000");
-    expect(live.codec).not.toBe("—");
+    expect(live.codec).toMatch(/^(opus|PCMU|PCMA|G722)$/i);
+    const sample = streamText(`${stack.httpUrl}/status/events`, 1500);
 
-    // Both meters move while audio flows (loud and quiet turns), and never fall to the floor.
-    const seen = { caller: [live.caller], agent: [live.agent] };
+    // Both meters follow the tones: each reaches the loud level and the quiet one, never the floor,
+    // and the number beside each meter is its value.
+    const seen = { caller: [] as number[], agent: [] as number[] };
+    const loud = LOUD_DBFS + SINE_RMS_DB;
+    const quiet = QUIET_DBFS + SINE_RMS_DB;
+    const reached = (v: number[]) => v.some((d) => Math.abs(d - loud) <= 3) && v.some((d) => Math.abs(d - quiet) <= 4);
     await until(async () => {
       const c = await readCard(page, "live", call.id);
       if (!c) throw new Error("the live call left the page while audio was flowing");
-      seen.caller.push(c.caller);
-      seen.agent.push(c.agent);
-      const spread = (v: number[]) => Math.max(...v) - Math.min(...v);
-      await new Promise((r) => setTimeout(r, 150));
-      return spread(seen.caller) >= 8 && spread(seen.agent) >= 8;
-    }, "both meters to move by 8 dB or more", 20_000);
-    expect(Math.min(...seen.caller)).toBeGreaterThan(-50);
-    expect(Math.min(...seen.agent)).toBeGreaterThan(-50);
+      for (const side of ["caller", "agent"] as const) {
+        seen[side].push(c[side]);
+        expect(Math.abs(Number.parseFloat(c[`${side}Text`]) - c[side]), `${side}: "${c[`${side}Text`]}" beside ${c[side]}`).toBeLessThanOrEqual(0.5);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      return reached(seen.caller) && reached(seen.agent);
+    }, `both meters to read the loud (${loud} dBFS) and the quiet (${quiet} dBFS) tone`, 20_000);
+    for (const side of ["caller", "agent"] as const) {
+      expect(Math.max(...seen[side]), side).toBeLessThanOrEqual(loud + 3);
+      expect(Math.min(...seen[side]), side).toBeGreaterThan(-50);
+    }
+    const [m, s] = (await readCard(page, "live", call.id))!.duration.split(":").map(Number);
+    expect(m * 60 + s).toBeGreaterThanOrEqual(1);
 
+    // The screenshot for the README: the call live, both meters up.
     const shot = process.env.STATUS_SCREENSHOT ? join(import.meta.dirname, "../docs/status.png") : join(tmpdir(), `status-${process.pid}.png`);
     await page.screenshot({ path: shot as `${string}.png`, fullPage: true });
 
@@ -104,8 +151,20 @@ describe("status page (GET /status, real Chrome)", () => {
       return c?.state === "ended" && c.recording.endsWith(".wav") ? c : undefined;
     }, "the page to list the call as ended with its recording", 20_000);
     expect(ended.recording).toContain(placed.telephonySessionId);
+    expect(ended.end).not.toBe("—");
     expect(await readCard(page, "live", call.id)).toBeNull();
     expect(await page.$eval("#live-count", (e) => e.textContent)).toBe("0");
+
+    // No secret in the page or the stream: the API token, the app's credentials, the SIP password.
+    const shown = (await page.content()) + (await sample);
+    expect(await sample).toMatch(/event: (snapshot|update)\ndata: \{"host"/);
+    for (const secret of [API_TOKEN, stack.twin.clientSecret, stack.twin.jwt, stack.twin.account.sip.password]) expect(shown).not.toContain(secret);
     expect(problems).toEqual([]);
+
+    // The host stops: the page is told, and the stream is closed, not left open.
+    stopped = true;
+    await stack.stop();
+    await page.waitForFunction(() => document.getElementById("link")?.textContent === "host stopped", { timeout: 10_000 });
+    expect(stack.statusHub.clientCount).toBe(0);
   });
 });

@@ -5,9 +5,11 @@
   const FLOOR_DBFS = -96;
   const state = { host: null, live: [], ended: [] };
 
+  // Only the pill's colour changes: an element's other classes (.state) stay.
   const pill = (el, text, cls) => {
     el.textContent = text;
-    el.className = `pill ${cls}`;
+    el.classList.remove("ok", "bad", "warn", "off");
+    el.classList.add("pill", cls);
   };
   const duration = (ms) => {
     const s = Math.floor(ms / 1000);
@@ -84,6 +86,12 @@
   const source = new EventSource("/status/events");
   source.addEventListener("snapshot", take);
   source.addEventListener("update", take);
-  source.onopen = () => pill($("link"), "live", "ok");
-  source.onerror = () => pill($("link"), source.readyState === EventSource.CLOSED ? "disconnected" : "reconnecting…", "bad");
+  let closing = false;
+  // The host is shutting down: its last state is shown; EventSource keeps trying until it is back.
+  source.addEventListener("closing", () => {
+    closing = true;
+    pill($("link"), "host stopped", "bad");
+  });
+  source.onopen = () => ((closing = false), pill($("link"), "live", "ok"));
+  source.onerror = () => closing || pill($("link"), source.readyState === EventSource.CLOSED ? "disconnected" : "reconnecting…", "bad");
 })();
