@@ -45,6 +45,8 @@ export interface StreamStats {
   agentLevelDbfs: number;
   /** Agent audio queued here and in the page (ms): the delay playout adds at this moment. */
   playoutBufferMs: number;
+  /** The pipeline connection's round trip (WebSocket ping, ms), null until the first pong. */
+  pipelineRttMs: number | null;
 }
 
 export interface StreamEvents {
@@ -92,7 +94,7 @@ export class CallStream {
   readonly whenClosed = new Promise<void>((resolve) => (this.markClose = resolve));
   private info: StreamInfo | undefined;
   private readonly announcements: Array<{ mark: string; resolve(): void }> = [];
-  readonly stats: StreamStats = { callerFrames: 0, agentSamples: 0, playedSamples: 0, marksPlayed: 0, underruns: 0, trimmedMs: 0, leadMs: 0, badMessages: 0, dtmfIn: "", reconnects: 0, droppedCallerFrames: 0, droppedDtmf: 0, drops: { closed: 0, unresponsive: 0, "too-big": 0 }, callerLevelDbfs: SILENCE_DBFS, agentLevelDbfs: SILENCE_DBFS, playoutBufferMs: 0 };
+  readonly stats: StreamStats = { callerFrames: 0, agentSamples: 0, playedSamples: 0, marksPlayed: 0, underruns: 0, trimmedMs: 0, leadMs: 0, badMessages: 0, dtmfIn: "", reconnects: 0, droppedCallerFrames: 0, droppedDtmf: 0, drops: { closed: 0, unresponsive: 0, "too-big": 0 }, callerLevelDbfs: SILENCE_DBFS, agentLevelDbfs: SILENCE_DBFS, playoutBufferMs: 0, pipelineRttMs: null };
   private readonly callerLevel = new LevelMeter();
   private readonly agentLevel = new LevelMeter();
   /** The agent samples played during one caller frame, for the meter (a clear's jump is capped). */
@@ -187,6 +189,7 @@ export class CallStream {
     this.stats.agentLevelDbfs = this.agentLevel.dbfs;
     this.stats.playoutBufferMs = Math.round(this.playout.bufferedMs);
     this.stats.underruns = this.playout.underruns;
+    this.stats.pipelineRttMs = this.session?.rttMs ?? this.stats.pipelineRttMs;
   }
 
   /** Records both sides from now on (RECORDINGS_DIR); a stream already closed closes the recorder at once. */

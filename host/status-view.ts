@@ -21,7 +21,9 @@ export interface StatusCall {
   durationMs: number;
   callerLevelDbfs: number | null;
   agentLevelDbfs: number | null;
+  /** Latency: agent audio queued for playout (live calls), and the pipeline connection's ping round trip (last measured). */
   playoutBufferMs: number | null;
+  pipelineRttMs: number | null;
   underruns: number | null;
   amd: string | null;
   transferTarget: string | null;
@@ -56,6 +58,7 @@ export function statusCall(call: Call, nowMs: number): StatusCall {
     callerLevelDbfs: call.stream ? stats!.callerLevelDbfs : null,
     agentLevelDbfs: call.stream ? stats!.agentLevelDbfs : null,
     playoutBufferMs: call.stream ? stats!.playoutBufferMs : null,
+    pipelineRttMs: stats?.pipelineRttMs ?? null,
     underruns: stats?.underruns ?? null,
     amd: call.amd ? `${call.amd.result} (${call.amd.reason})` : null,
     transferTarget: call.transferTarget ?? null,

@@ -47,6 +47,8 @@ async function readCard(page: Page, section: "live" | "ended", callId: string) {
         parties: text(".parties"),
         codec: text(".codec"),
         duration: text(".duration"),
+        playout: text(".buffer"),
+        rtt: text(".rtt"),
         recording: text(".recording"),
         end: text(".end"),
         caller: meter("caller"),
@@ -138,8 +140,13 @@ describe("status page (GET /status, real Chrome)", () => {
       expect(Math.max(...seen[side]), side).toBeLessThanOrEqual(loud + 3);
       expect(Math.min(...seen[side]), side).toBeGreaterThan(-50);
     }
-    const [m, s] = (await readCard(page, "live", call.id))!.duration.split(":").map(Number);
+    const now = (await readCard(page, "live", call.id))!;
+    const [m, s] = now.duration.split(":").map(Number);
     expect(m * 60 + s).toBeGreaterThanOrEqual(1);
+    // Latency: the playout queue (the test pipeline runs ahead of the call) and a loopback round trip.
+    expect(now.playout).toMatch(/^\d+ ms$/);
+    const rtt = await until(async () => /^(\d+) ms$/.exec((await readCard(page, "live", call.id))?.rtt ?? "")?.[1], "the pipeline's round trip on the page");
+    expect(Number(rtt)).toBeLessThan(1000);
 
     // The screenshot for the README: the call live, both meters up.
     const shot = process.env.STATUS_SCREENSHOT ? join(import.meta.dirname, "../docs/status.png") : join(tmpdir(), `status-${process.pid}.png`);

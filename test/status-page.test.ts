@@ -112,6 +112,14 @@ describe("GET /status and /status/events (no phone)", () => {
       const call = bare.host.calls.add({ sipCallId: "sip-1", direction: "outbound", from: "+15550001111", to: "+15550002222", pipelineUrl: "wss://u:pipeline-pass@example.test/ws?key=pipeline-key", customParameters: { secret: "custom-secret" } });
       const updated = (id: string, where: "live" | "ended") => viewer.events.some((e) => e.event === "update" && (e.data as Record<string, Array<{ id: string }>>)[where]?.some((c) => c.id === id));
       await until(() => updated(call.id, "live"), "the call in an update");
+      // What the page shows of an outbound call's AMD and transfer comes with the next update.
+      call.amd = { result: "machine", reason: "beep", atMs: Date.now() };
+      call.transferTarget = "+15550003333";
+      bare.host.calls.changed(call);
+      await until(
+        () => viewer.events.some((e) => (e.data as { live?: Array<{ id: string; amd: string; transferTarget: string }> }).live?.some((c) => c.id === call.id && c.amd === "machine (beep)" && c.transferTarget === "+15550003333")),
+        "AMD and transfer in an update",
+      );
       bare.host.calls.end(call, "test over");
       await until(() => updated(call.id, "ended"), "the call ended in an update");
       for (const secret of [BARE_API_TOKEN, "bare-secret", "pipeline-pass", "pipeline-key", "custom-secret"]) expect(viewer.body).not.toContain(secret);

@@ -44,7 +44,9 @@
     pill(q(".state"), call.state, call.state === "answered" ? "ok" : call.state === "ended" ? "off" : "warn");
     q(".codec").textContent = dash(call.codec);
     q(".duration").textContent = duration(call.durationMs);
-    q(".buffer").textContent = call.playoutBufferMs === null ? "—" : `${call.playoutBufferMs} ms`;
+    const ms = (v) => (v === null || v === undefined ? "—" : `${v} ms`);
+    q(".buffer").textContent = ms(call.playoutBufferMs);
+    q(".rtt").textContent = ms(call.pipelineRttMs);
     q(".underruns").textContent = dash(call.underruns);
     q(".amd").textContent = dash(call.amd);
     q(".transfer").textContent = dash(call.transferTarget);
