@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Page } from "puppeteer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Call } from "../host/calls.ts";
 import { launchChrome } from "../host/chrome.ts";
 import { startStack, until, type Stack } from "./support/stack.ts";
 import { startTestPipeline, type Behaviour } from "./support/twilio-pipeline.ts";
@@ -62,6 +63,22 @@ async function readCard(page: Page, section: "live" | "ended", callId: string) {
   );
 }
 
+type Card = NonNullable<Awaited<ReturnType<typeof readCard>>>;
+
+/** Waits for a call's card to meet `ok`; on timeout says what the page and the host had. */
+async function waitCard(page: Page, section: "live" | "ended", call: Call, ok: (c: Card) => boolean, what: string): Promise<Card> {
+  let last: Card | null = null;
+  try {
+    return await until(async () => {
+      last = await readCard(page, section, call.id);
+      return last && ok(last) ? last : undefined;
+    }, what, 20_000);
+  } catch (err) {
+    const host = { state: call.state, endReason: call.endReason, recording: call.recording?.path ?? null, stream: !!call.stream };
+    throw new Error(`${(err as Error).message}; the card: ${JSON.stringify(last)}; the host: ${JSON.stringify(host)}`, { cause: err });
+  }
+}
+
 /** The event stream's raw text for a while (what any client of /status/events gets). */
 async function streamText(url: string, forMs: number): Promise<string> {
   const res = await fetch(url, { signal: AbortSignal.timeout(forMs) });
@@ -110,12 +127,17 @@ describe("status page (GET /status, real Chrome)", () => {
     expect(await page.$eval("#chrome", (e) => e.textContent)).toBe("Chrome up");
     expect(stack.statusHub.clientCount).toBe(1);
 
+    // A short call first: it is listed as ended while the next one is live.
+    const first = await stack.placeCall({ from: "+15550006001", play: "tone:440" });
+    const firstCall = await until(() => stack.host.calls.byTelephonySession(first.telephonySessionId), "the first call");
+    // Hung up once its audio flows (a call that ends before its stream starts has no recording).
+    await waitCard(page, "live", firstCall, (c) => c.state === "answered" && c.caller > -50, "the first call answered, its audio on the meter");
+    await stack.hangupFromCaller(first.callId);
+    await waitCard(page, "ended", firstCall, (c) => c.recording.endsWith(".wav"), "the first call listed as ended with its recording");
+
     const placed = await stack.placeCall({ from: "+15550006000", play: callerPlay });
     const call = await until(() => stack.host.calls.byTelephonySession(placed.telephonySessionId), "the host's call");
-    const live = await until(async () => {
-      const c = await readCard(page, "live", call.id);
-      return c?.state === "answered" && c.caller > -50 && c.agent > -50 ? c : undefined;
-    }, "the page to show the answered call with audio on both meters", 20_000);
+    const live = await waitCard(page, "live", call, (c) => c.state === "answered" && c.caller > -50 && c.agent > -50, "the page to show the answered call with audio on both meters");
     expect(live.parties).toContain("+15550006000");
     expect(live.codec).toMatch(/^(opus|PCMU|PCMA|G722)$/i);
     const sample = streamText(`${stack.httpUrl}/status/events`, 1500);
@@ -140,9 +162,9 @@ describe("status page (GET /status, real Chrome)", () => {
       expect(Math.max(...seen[side]), side).toBeLessThanOrEqual(loud + 3);
       expect(Math.min(...seen[side]), side).toBeGreaterThan(-50);
     }
-    const now = (await readCard(page, "live", call.id))!;
-    const [m, s] = now.duration.split(":").map(Number);
-    expect(m * 60 + s).toBeGreaterThanOrEqual(1);
+    // The duration counts up while the call is live.
+    const seconds = (c: Card) => c.duration.split(":").reduce((t, v) => t * 60 + Number(v), 0);
+    const now = await waitCard(page, "live", call, (c) => seconds(c) >= 2, "the call's duration to reach 0:02");
     // Latency: the playout queue (the test pipeline runs ahead of the call) and a loopback round trip.
     expect(now.playout).toMatch(/^\d+ ms$/);
     const rtt = await until(async () => /^(\d+) ms$/.exec((await readCard(page, "live", call.id))?.rtt ?? "")?.[1], "the pipeline's round trip on the page");
@@ -153,14 +175,13 @@ describe("status page (GET /status, real Chrome)", () => {
     await page.screenshot({ path: shot as `${string}.png`, fullPage: true });
 
     await stack.hangupFromCaller(placed.callId);
-    const ended = await until(async () => {
-      const c = await readCard(page, "ended", call.id);
-      return c?.state === "ended" && c.recording.endsWith(".wav") ? c : undefined;
-    }, "the page to list the call as ended with its recording", 20_000);
+    const ended = await waitCard(page, "ended", call, (c) => c.state === "ended" && c.recording.endsWith(".wav"), "the page to list the call as ended with its recording");
     expect(ended.recording).toContain(placed.telephonySessionId);
     expect(ended.end).not.toBe("—");
     expect(await readCard(page, "live", call.id)).toBeNull();
     expect(await page.$eval("#live-count", (e) => e.textContent)).toBe("0");
+    // Newest first.
+    expect(await page.$$eval("#ended [data-call-id]", (els) => els.map((e) => (e as HTMLElement).dataset.callId))).toEqual([call.id, firstCall.id]);
 
     // No secret in the page or the stream: the API token, the app's credentials, the SIP password.
     const shown = (await page.content()) + (await sample);
