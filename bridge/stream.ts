@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { CallRecorder, Recording } from "./call-recorder.ts";
 import { DtmfDetector } from "./dtmf-detector.ts";
+import { LevelMeter, SILENCE_DBFS } from "./level.ts";
 import { MediaKind } from "./page-frames.ts";
 import type { PageLink } from "./page-link.ts";
 import { Playout } from "./playout.ts";
@@ -39,6 +40,13 @@ export interface StreamStats {
   droppedDtmf: number;
   /** How the pipeline's connections ended when the host did not close them. */
   drops: Record<DropKind, number>;
+  /** Live levels (dBFS, SILENCE_DBFS at silence): the caller's frames, and the agent audio the page played in each. */
+  callerLevelDbfs: number;
+  agentLevelDbfs: number;
+  /** Agent audio queued here and in the page (ms): the delay playout adds at this moment. */
+  playoutBufferMs: number;
+  /** The pipeline connection's round trip (WebSocket ping, ms), null until the first pong. */
+  pipelineRttMs: number | null;
 }
 
 export interface StreamEvents {
@@ -86,7 +94,11 @@ export class CallStream {
   readonly whenClosed = new Promise<void>((resolve) => (this.markClose = resolve));
   private info: StreamInfo | undefined;
   private readonly announcements: Array<{ mark: string; resolve(): void }> = [];
-  readonly stats: StreamStats = { callerFrames: 0, agentSamples: 0, playedSamples: 0, marksPlayed: 0, underruns: 0, trimmedMs: 0, leadMs: 0, badMessages: 0, dtmfIn: "", reconnects: 0, droppedCallerFrames: 0, droppedDtmf: 0, drops: { closed: 0, unresponsive: 0, "too-big": 0 } };
+  readonly stats: StreamStats = { callerFrames: 0, agentSamples: 0, playedSamples: 0, marksPlayed: 0, underruns: 0, trimmedMs: 0, leadMs: 0, badMessages: 0, dtmfIn: "", reconnects: 0, droppedCallerFrames: 0, droppedDtmf: 0, drops: { closed: 0, unresponsive: 0, "too-big": 0 }, callerLevelDbfs: SILENCE_DBFS, agentLevelDbfs: SILENCE_DBFS, playoutBufferMs: 0, pipelineRttMs: null };
+  private readonly callerLevel = new LevelMeter();
+  private readonly agentLevel = new LevelMeter();
+  /** The agent samples played during one caller frame, for the meter (a clear's jump is capped). */
+  private readonly playedScratch: Int16Array;
 
   constructor(
     private readonly link: PageLink,
@@ -118,6 +130,7 @@ export class CallStream {
     });
     this.stats.leadMs = this.playout.leadMs;
     this.agentFrame = new Int16Array(sampleRate / 50);
+    this.playedScratch = new Int16Array((sampleRate / 50) * 3);
     this.link.onCallerFrames(this.slot, (header, pcm) => {
       if (this.closed) return;
       this.stats.callerFrames++;
@@ -127,6 +140,7 @@ export class CallStream {
       const before = this.playout.playedSamples;
       this.playout.onCallerFrame(header);
       if (this.recorder) this.recordFrame(pcm, before, this.playout.playedSamples);
+      this.meter(pcm, before);
     });
   }
 
@@ -163,6 +177,19 @@ export class CallStream {
     this.agentBacklog.copyWithin(0, take, this.backlog);
     this.backlog -= take;
     this.recorder!.write(caller, this.agentFrame);
+  }
+
+  /** Updates the live levels once per caller frame: the page's clock, so the agent's meter falls in silence too. */
+  private meter(caller: Int16Array, playedFrom: number): void {
+    this.callerLevel.push(caller);
+    const played = Math.min(this.playout.playedSamples - playedFrom, this.playedScratch.length);
+    if (played > 0) this.playout.readSent(playedFrom, played, this.playedScratch);
+    this.agentLevel.push(this.playedScratch, Math.max(0, played));
+    this.stats.callerLevelDbfs = this.callerLevel.dbfs;
+    this.stats.agentLevelDbfs = this.agentLevel.dbfs;
+    this.stats.playoutBufferMs = Math.round(this.playout.bufferedMs);
+    this.stats.underruns = this.playout.underruns;
+    this.stats.pipelineRttMs = this.session?.rttMs ?? this.stats.pipelineRttMs;
   }
 
   /** Records both sides from now on (RECORDINGS_DIR); a stream already closed closes the recorder at once. */
@@ -304,6 +331,9 @@ export class CallStream {
     this.stats.underruns = this.playout.underruns;
     this.stats.trimmedMs = Math.round(this.playout.trimmedMs);
     this.stats.leadMs = this.playout.leadMs;
+    // An ended call has no level: its kept stats must not show the last frame's as live.
+    this.stats.callerLevelDbfs = this.stats.agentLevelDbfs = SILENCE_DBFS;
+    this.stats.playoutBufferMs = 0;
     this.playout.close();
     for (const a of this.announcements.splice(0)) a.resolve();
     this.session?.close(reason);

@@ -33,6 +33,8 @@ async function main(): Promise<number> {
       hurry: () => host.drain.hurry(),
       stop: async () => {
         await host.stop();
+        // The status page's event streams would hold the server open: they get the end and close.
+        await app.statusHub.close();
         server.close();
       },
     });

@@ -5,6 +5,8 @@ import { createBoundedServer, type HttpTimeouts } from "../bridge/http-bounds.ts
 import type { Host } from "./host.ts";
 import { twilioRestRouter } from "./twilio-rest.ts";
 import { apiRouter, bearerAuth, openApi } from "./api.ts";
+import { statusRouter } from "./status-page.ts";
+import type { StatusHub, StatusHubOptions } from "./status-hub.ts";
 
 export interface HttpAppOptions {
   apiToken?: string;
@@ -12,14 +14,19 @@ export interface HttpAppOptions {
   metricsRequireToken?: boolean;
   /** Where unexpected errors (500) are logged. */
   log?: Logger;
+  /** The status page's event streams (tests shorten or bound them). */
+  status?: StatusHubOptions;
 }
+
+/** The app, and the status page's event streams (ended before the server closes: they never end by themselves). */
+export type HttpApp = Express & { statusHub: StatusHub };
 
 /** The methods any route here answers; anything else is a 405 before routing. */
 const METHODS = new Set(["GET", "HEAD", "POST"]);
 const ERROR_NAMES: Record<number, string> = { 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type" };
 
-/** The host's HTTP server: health, readiness, metrics, the REST API, webhooks, the Twilio hang-up route. */
-export function createHttpApp(host: Host, opts: HttpAppOptions = {}): Express {
+/** The host's HTTP server: health, readiness, metrics, the REST API, the status page, webhooks, the Twilio hang-up route. */
+export function createHttpApp(host: Host, opts: HttpAppOptions = {}): HttpApp {
   const app = express();
   app.disable("x-powered-by");
   app.use(twilioRestRouter(host, opts.apiToken));
@@ -31,6 +38,9 @@ export function createHttpApp(host: Host, opts: HttpAppOptions = {}): Express {
     res.type(host.metrics.registry.contentType).send(await host.metrics.registry.metrics());
   });
   app.use(apiRouter(host, opts.apiToken));
+  // Loopback, or the API's bearer token: the page shows who is calling.
+  const status = statusRouter(host, opts.apiToken, opts.status);
+  app.use(status);
   // The same drain as SIGTERM (the CLI then exits once the calls are over); a second request changes nothing.
   app.post("/admin/drain", bearerAuth(opts.apiToken), (_req, res) => {
     void host.drain.start("POST /admin/drain");
@@ -58,7 +68,7 @@ export function createHttpApp(host: Host, opts: HttpAppOptions = {}): Express {
     if (res.headersSent) return void res.destroy();
     res.status(status).json({ error: ERROR_NAMES[status] ?? (status === 500 ? "internal" : "bad_request"), message: status === 500 ? "internal error" : err.message });
   });
-  return app;
+  return Object.assign(app, { statusHub: status.hub });
 }
 
 /**

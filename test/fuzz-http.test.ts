@@ -67,11 +67,11 @@ async function stillServing(): Promise<void> {
 
 // ── structured requests: any method, path, headers and body an HTTP client can send ──────────
 
-const ROUTES = ["/health", "/ready", "/metrics", "/openapi.json", "/calls", "/calls/abc", "/calls/abc/hangup", "/calls/abc/dtmf", "/calls/abc/transfer", "/calls/abc/recording", "/webhooks/ringcentral", "/2010-04-01/Accounts/AC1/Calls/CA1.json"];
+const ROUTES = ["/health", "/ready", "/metrics", "/openapi.json", "/calls", "/calls/abc", "/calls/abc/hangup", "/calls/abc/dtmf", "/calls/abc/transfer", "/calls/abc/recording", "/webhooks/ringcentral", "/2010-04-01/Accounts/AC1/Calls/CA1.json", "/status", "/status/status.js", "/status/x"];
 // encodeURIComponent throws on a lone surrogate.
 const encode = (s: string) => encodeURIComponent(s.replace(/[\ud800-\udfff]/g, "\ufffd"));
 const segment = fc.oneof(
-  fc.constantFrom("calls", "hangup", "dtmf", "webhooks", "ringcentral", "2010-04-01", "Accounts", "Calls", "x.json", ...PROTO_KEYS, "__proto__.json", "%zz", "%", "%E0%A4%A", "%00", "%2F", "..", ".", ""),
+  fc.constantFrom("calls", "hangup", "dtmf", "status", "webhooks", "ringcentral", "2010-04-01", "Accounts", "Calls", "x.json", ...PROTO_KEYS, "__proto__.json", "%zz", "%", "%E0%A4%A", "%00", "%2F", "..", ".", ""),
   fc.string({ maxLength: 12 }).map(encode),
 );
 const path = fc

@@ -71,6 +71,10 @@ export class L16Session implements PipelineSession {
     this.sendJson({ event: "mark", name });
   }
 
+  get rttMs(): number | undefined {
+    return this.socket.rttMs;
+  }
+
   sendDtmf(digit: string): void {
     this.sendJson({ event: "dtmf", digit });
   }

@@ -36,6 +36,8 @@ export interface PipelineHandlers {
 export interface PipelineSession {
   /** The sample rate both directions use on this stream (the page's audio graph runs at it). */
   readonly sampleRate: number;
+  /** The pipeline connection's last ping round trip (ms), once a pong came. */
+  readonly rttMs: number | undefined;
   /** Dials the pipeline and sends the opening messages; rejects when it cannot be reached in time. */
   open(info: StreamInfo): Promise<void>;
   /** 20 ms of the caller's audio, PCM16 at sampleRate; false when dropped because the pipeline reads too slowly. */

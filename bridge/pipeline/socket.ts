@@ -61,6 +61,9 @@ export class PipelineSocket {
   private readonly dial = new AbortController();
   private dropKind: DropKind = "closed";
   private lastHeardMs = 0;
+  private pingSentMs: number | undefined;
+  /** The last ping's round trip (ms): the network and the pipeline's event loop, queued audio included. */
+  rttMs: number | undefined;
   private pinger: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
 
@@ -84,7 +87,13 @@ export class PipelineSocket {
     }
     this.ws = ws;
     this.lastHeardMs = performance.now();
-    this.pinger = setInterval(() => ws.ping(), this.opts.pingIntervalMs ?? PING_INTERVAL_MS);
+    // One ping at once: the round trip is known from the stream's start, not a ping interval later.
+    const ping = () => {
+      this.pingSentMs = performance.now();
+      ws.ping();
+    };
+    ping();
+    this.pinger = setInterval(ping, this.opts.pingIntervalMs ?? PING_INTERVAL_MS);
     this.watch(this.opts.pongTimeoutMs ?? PONG_TIMEOUT_MS);
   }
 
@@ -133,7 +142,11 @@ export class PipelineSocket {
         this.lastHeardMs = performance.now();
         this.on.onMessage(data, isBinary);
       });
-      ws.on("pong", () => (this.lastHeardMs = performance.now()));
+      ws.on("pong", () => {
+        this.lastHeardMs = performance.now();
+        if (this.pingSentMs !== undefined) this.rttMs = Math.round(this.lastHeardMs - this.pingSentMs);
+        this.pingSentMs = undefined;
+      });
       const timer = setTimeout(() => {
         ws.terminate();
         reject(new Error(`pipeline ${shown} did not answer within ${connectTimeoutMs} ms`));

@@ -99,6 +99,10 @@ export class TwilioSession implements PipelineSession {
     this.send(JSON.stringify({ event: "mark", sequenceNumber: this.nextSeq(), streamSid: this.streamSid, mark: { name } }));
   }
 
+  get rttMs(): number | undefined {
+    return this.socket.rttMs;
+  }
+
   sendDtmf(digit: string): void {
     this.send(JSON.stringify({ event: "dtmf", streamSid: this.streamSid, sequenceNumber: this.nextSeq(), dtmf: { track: "inbound_track", digit } }));
   }

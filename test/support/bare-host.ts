@@ -9,10 +9,11 @@ import { loadConfig } from "../../host/config.ts";
 import { Host } from "../../host/host.ts";
 import { createHttpApp, listenHttp } from "../../host/http.ts";
 import { createLogger } from "../../host/log.ts";
+import type { StatusHubOptions } from "../../host/status-hub.ts";
 
 export const BARE_API_TOKEN = "bare-api-token-0123456789abcdef";
 
-export async function startBareHost(env: Record<string, string> = {}, timeouts?: Partial<HttpTimeouts>) {
+export async function startBareHost(env: Record<string, string> = {}, timeouts?: Partial<HttpTimeouts>, status?: StatusHubOptions) {
   const config = loadConfig({
     RINGCENTRAL_SERVER_URL: "http://127.0.0.1:9",
     RINGCENTRAL_CLIENT_ID: "bare-client",
@@ -25,18 +26,20 @@ export async function startBareHost(env: Record<string, string> = {}, timeouts?:
   });
   const log = createLogger((process.env.TEST_LOG_LEVEL as "info") ?? "silent");
   const host = new Host(config, log);
-  const app = createHttpApp(host, { apiToken: config.apiToken, metricsRequireToken: config.http.metricsRequireToken, log });
+  const app = createHttpApp(host, { apiToken: config.apiToken, metricsRequireToken: config.http.metricsRequireToken, log, status });
   const server: Server = await listenHttp(app, "127.0.0.1", 0, log, timeouts);
   const port = (server.address() as { port: number }).port;
   return {
     host,
     config,
     server,
+    app,
     port,
     url: `http://127.0.0.1:${port}`,
     /** Connections the server still holds open. */
     connections: () => new Promise<number>((resolve, reject) => server.getConnections((err, n) => (err ? reject(err) : resolve(n)))),
     async stop(): Promise<void> {
+      await app.statusHub.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       await host.stop();

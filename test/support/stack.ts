@@ -31,7 +31,8 @@ export async function startStack(env: Record<string, string>, twinOptions: Param
   });
   const host = new Host(config, opts.log ?? createLogger((process.env.TEST_LOG_LEVEL as "info") ?? "silent"));
   // Listening before start: the subscription's handshake comes in while the host starts.
-  const http = await listenHttp(createHttpApp(host, { apiToken: config.apiToken, metricsRequireToken: config.http.metricsRequireToken }), "127.0.0.1", port, createLogger("silent"));
+  const app = createHttpApp(host, { apiToken: config.apiToken, metricsRequireToken: config.http.metricsRequireToken });
+  const http = await listenHttp(app, "127.0.0.1", port, createLogger("silent"));
   const httpUrl = `http://127.0.0.1:${port}`;
   try {
     await host.start();
@@ -72,7 +73,10 @@ export async function startStack(env: Record<string, string>, twinOptions: Param
       const buf = Buffer.from(await (await fetch(`${twin.controlUrl}/calls/${id}/recording.wav`)).arrayBuffer());
       return { ...decodeWav(buf), startedAtMs: (await this.twinCall(id)).heard?.startedAtMs ?? 0 };
     },
+    /** The status page's event streams. */
+    statusHub: app.statusHub,
     async stop(): Promise<void> {
+      await app.statusHub.close();
       http.closeAllConnections();
       http.close();
       await host.stop();
