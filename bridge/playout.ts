@@ -169,6 +169,11 @@ export class Playout {
     return this.consumed;
   }
 
+  /** Where the next pushed sample will play (reset to what was sent by a clear). */
+  get pushedSamples(): number {
+    return this.pushed;
+  }
+
   get sentSamples(): number {
     return this.sent;
   }

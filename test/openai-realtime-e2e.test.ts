@@ -1,0 +1,147 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { toneSpan } from "../twin/caller/analysis.ts";
+import { startRealtimeStandin, type StandinSession } from "./support/openai-realtime-standin.ts";
+import { startStack, until, type Stack } from "./support/stack.ts";
+
+const KEY = "sk-test-realtime-0123456789abcdef";
+const GREETING_HZ = 440;
+const GREETING_MS = 4000;
+/** The page reports its playout position once per 20 ms caller frame. */
+const FRAME_MS = 20;
+/** From the page's playout to the caller's ear (bridge/stream.ts SEND_PATH_MS). */
+const SEND_PATH_MS = 60;
+
+type Standin = Awaited<ReturnType<typeof startRealtimeStandin>>;
+
+interface HostCallView {
+  state: string;
+  endReason: string | null;
+  transferTarget: string | null;
+  transcript: Array<{ role: string; text: string }>;
+  stream: { badMessages: number } | null;
+}
+
+/** OpenAI's Realtime API as the pipeline, through real Chrome and the twin's caller, against a loopback stand-in. */
+describe("openai-realtime profile", () => {
+  let standin: Standin;
+  let stack: Stack;
+  beforeAll(async () => {
+    standin = await startRealtimeStandin({ apiKey: KEY, greetingMs: GREETING_MS, greetingHz: GREETING_HZ, sendOddEvents: true });
+    stack = await startStack({ PIPELINE_PROTOCOL: "openai-realtime", OPENAI_API_KEY: KEY, OPENAI_REALTIME_URL: standin.url, OPENAI_TOOLS: "hang_up,transfer,send_dtmf", OPENAI_VOICE: "cedar" });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+    await standin?.close();
+  });
+
+  const hostCall = (telephonySessionId: string) => stack.host.calls.byTelephonySession(telephonySessionId);
+  const view = async (telephonySessionId: string) => (await stack.host.viewCall(hostCall(telephonySessionId)!.id)) as unknown as HostCallView;
+
+  it("greets, and a caller who speaks over the greeting stops it; the truncate is what the caller heard", async () => {
+    const before = standin.sessions.length;
+    // The caller is quiet for 2 s, then speaks (a 1 kHz tone) over the 4 s greeting.
+    const placed = await stack.placeCall({ from: "+15550009100", play: "silence/2000,tone:1000@-12/1500,silence", codecs: ["PCMU", "opus"], hangupAfterMs: 6500 });
+    const s = await until(() => standin.sessions[before], "the Realtime session");
+    expect(s.path).toMatch(/^\/v1\/realtime\?model=gpt-realtime$/);
+    const update = s.sessionUpdates[0] as { session: Record<string, unknown> & { audio: { input: Record<string, unknown>; output: Record<string, unknown> }; tools: Array<{ name: string }> } };
+    expect(update.session).toMatchObject({ type: "realtime", model: "gpt-realtime", output_modalities: ["audio"] });
+    expect(update.session.audio.input).toMatchObject({ format: { type: "audio/pcmu" }, turn_detection: { type: "server_vad" } });
+    expect(update.session.audio.output).toMatchObject({ format: { type: "audio/pcmu" }, voice: "cedar" });
+    expect(update.session.tools.map((t) => t.name)).toEqual(["hang_up", "transfer", "send_dtmf"]);
+    expect(JSON.stringify(s.sessionUpdates)).not.toContain(KEY);
+    const truncate = (await until(() => s.truncates[0], "the truncate", 15_000))!;
+    await until(async () => (await stack.twinState(placed.callId)) === "ended", "the call to end", 15_000);
+    expect((await stack.twinCall(placed.callId)).codec).toBe("PCMU");
+
+    // The greeting was sent much faster than real time, so what arrived says nothing of what was heard.
+    const sent = s.greetingSent!;
+    expect(sent.lastMs - sent.firstMs).toBeLessThan(500);
+    expect(truncate.item_id).toBe(sent.itemId);
+    expect(truncate.content_index).toBe(0);
+    expect(truncate.audio_end_ms).toBeGreaterThan(500);
+    expect(truncate.audio_end_ms).toBeLessThan(GREETING_MS - 300);
+
+    const rec = await stack.recording(placed.callId);
+    const span = toneSpan(rec.samples, rec.rate, GREETING_HZ, -40)!;
+    expect(span).toBeDefined();
+    const heardMs = span.endMs - span.startMs;
+    // The greeting stopped: nothing of its remainder reached the caller.
+    expect(heardMs).toBeLessThan(GREETING_MS - 300);
+    expect(toneSpan(rec.samples.subarray(Math.round(((span.endMs + 100) * rec.rate) / 1000)), rec.rate, GREETING_HZ, -40)).toBeUndefined();
+    // What the truncate says was heard is what the caller's recording shows, to a frame plus the send path.
+    const errorMs = heardMs - truncate.audio_end_ms;
+    expect(Math.abs(errorMs)).toBeLessThanOrEqual(FRAME_MS + SEND_PATH_MS);
+    const silentAfterMs = rec.startedAtMs + span.endMs - s.speechStartedAtMs!;
+    console.log(`[openai-realtime] barge-in: heard ${heardMs} ms of the greeting, truncate audio_end_ms ${truncate.audio_end_ms} (error ${errorMs} ms); speech_started → silence at the caller ${silentAfterMs} ms`);
+
+    // Transcripts of both sides on the call's record; the odd events counted, not fatal.
+    const v = await view(placed.telephonySessionId);
+    expect(v.transcript).toEqual(expect.arrayContaining([{ role: "agent", text: "Hello, thanks for calling. How can I help?", atMs: expect.any(Number) }, { role: "caller", text: "caller turn 1", atMs: expect.any(Number) }]));
+    expect(v.stream!.badMessages).toBeGreaterThanOrEqual(1);
+    expect(v.endReason).toBe("remote-hangup");
+  });
+
+  it("tools: send_dtmf presses keys once the greeting has played, bad arguments come back as an error, hang_up ends the call", async () => {
+    const before = standin.sessions.length;
+    const placed = await stack.placeCall({ from: "+15550009101", play: "silence" });
+    const s: StandinSession = await until(() => standin.sessions[before]?.greetingSent && standin.sessions[before], "the greeting");
+    await until(async () => (await stack.twinState(placed.callId)) === "answered", "answer");
+    const bad = s.callTool("send_dtmf", { digits: "12x" });
+    const dtmf = s.callTool("send_dtmf", { digits: "12#" });
+    const outputOf = (callId: string) => until(() => s.outputs.find((o) => o.call_id === callId), `the output of ${callId}`, 15_000);
+    expect(JSON.parse((await outputOf(bad)).output)).toMatchObject({ ok: false, error: expect.stringMatching(/digits/) });
+    expect(JSON.parse((await outputOf(dtmf)).output)).toEqual({ ok: true });
+    // Each output is followed by a response.create, so the model goes on.
+    const creates = () => s.events.filter((e) => e.type === "response.create").length;
+    await until(() => creates() >= 3, "a response.create after each output");
+    s.callTool("hang_up", {});
+    await until(async () => (await stack.twinState(placed.callId)) === "ended", "the hang-up", 15_000);
+    expect((await stack.twinCall(placed.callId)).endReason).toBe("agent-hangup");
+    expect((await view(placed.telephonySessionId)).endReason).toBe("pipeline-hangup");
+    // The tools ran after the greeting had played: the caller heard all of it.
+    const rec = await stack.recording(placed.callId);
+    const span = toneSpan(rec.samples, rec.rate, GREETING_HZ, -40)!;
+    expect(span.endMs - span.startMs).toBeGreaterThan(GREETING_MS - 200);
+    await until(() => s.closed, "the Realtime socket to close");
+  });
+
+  it("tools: transfer hands the call to the target (blind)", async () => {
+    const before = standin.sessions.length;
+    const placed = await stack.placeCall({ from: "+15550009102", play: "silence" });
+    const s: StandinSession = await until(() => standin.sessions[before]?.greetingSent && standin.sessions[before], "the greeting");
+    await until(async () => (await stack.twinState(placed.callId)) === "answered", "answer");
+    s.callTool("transfer", { number: "16508880040", mode: "blind" });
+    await until(async () => (await stack.twinState(placed.callId)) === "ended", "the transfer", 20_000);
+    expect((await stack.twinCall(placed.callId)).endReason).toBe("transferred");
+    const v = await until(async () => ((await view(placed.telephonySessionId)).state === "ended" ? view(placed.telephonySessionId) : undefined), "the host's record");
+    expect(v).toMatchObject({ endReason: "transferred-blind", transferTarget: "16508880040" });
+  });
+});
+
+describe("openai-realtime with a refused key", () => {
+  let standin: Standin;
+  let stack: Stack;
+  beforeAll(async () => {
+    standin = await startRealtimeStandin({ apiKey: KEY });
+    stack = await startStack({ PIPELINE_PROTOCOL: "openai-realtime", OPENAI_API_KEY: "sk-wrong-key-0000000000000000", OPENAI_REALTIME_URL: standin.url, PIPELINE_DOWN_ACTION: "message" });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+    await standin?.close();
+  });
+
+  it("applies the failure policy: the apology, then the hang-up", async () => {
+    const placed = await stack.placeCall({ from: "+15550009103", play: "silence" });
+    await until(async () => (await stack.twinState(placed.callId)) === "ended", "the apology and hang-up", 20_000);
+    expect(standin.refused.length).toBe(1);
+    expect(standin.sessions.length).toBe(0);
+    const twinCall = await stack.twinCall(placed.callId);
+    expect(twinCall.endReason).toBe("agent-hangup");
+    expect(twinCall.heard!.levelDbfs!).toBeGreaterThan(-40);
+    expect(hostEnd(stack, placed.telephonySessionId)).toBe("pipeline-unreachable");
+  });
+});
+
+function hostEnd(stack: Stack, telephonySessionId: string): string | undefined {
+  return stack.host.calls.byTelephonySession(telephonySessionId)?.endReason;
+}
