@@ -41,7 +41,7 @@ describe("openai-realtime profile", () => {
     const before = standin.sessions.length;
     // The caller is quiet for 2 s, then speaks (a 1 kHz tone) over the 4 s greeting.
     const placed = await stack.placeCall({ from: "+15550009100", play: "silence/2000,tone:1000@-12/1500,silence", codecs: ["PCMU", "opus"], hangupAfterMs: 6500 });
-    const s = await until(() => standin.sessions[before], "the Realtime session");
+    const s = await until(() => standin.sessions[before]?.sessionUpdates[0] && standin.sessions[before], "the Realtime session.update");
     expect(s.path).toMatch(/^\/v1\/realtime\?model=gpt-realtime$/);
     const update = s.sessionUpdates[0] as { session: Record<string, unknown> & { audio: { input: Record<string, unknown>; output: Record<string, unknown> }; tools: Array<{ name: string }> } };
     expect(update.session).toMatchObject({ type: "realtime", model: "gpt-realtime", output_modalities: ["audio"] });
