@@ -60,6 +60,8 @@ export class Playout {
   /** Marks played, waiting out the send path, in order. */
   private readonly inFlight: Array<{ name: string; timer: NodeJS.Timeout }> = [];
   private started = false;
+  /** When the page's last playout report arrived (performance.now() ms). */
+  private reportedAtMs = 0;
   private readonly frame: number;
   private readonly leadSamples: number;
   private readonly maxQueueSamples: number;
@@ -147,6 +149,7 @@ export class Playout {
     // Unwrap the page's 32-bit counter against ours (it can only trail what we sent).
     const consumed = this.sent - ((this.sent - header.consumed) >>> 0);
     if (consumed > this.consumed) this.consumed = consumed;
+    this.reportedAtMs = performance.now();
     // The page counts the holes it played (silences under 250 ms inside agent audio).
     this.underruns += (header.holes - this.holes) & 0xff;
     this.holes = header.holes;
@@ -167,6 +170,16 @@ export class Playout {
 
   get playedSamples(): number {
     return this.consumed;
+  }
+
+  /**
+   * Samples played by now: the page's last report (up to a frame old) plus the real time since,
+   * never past what the page was given. A barge-in cuts here, to the frame rather than the report.
+   */
+  playingSamples(nowMs = performance.now()): number {
+    if (!this.started || this.sent === this.consumed) return this.consumed;
+    const since = Math.max(0, Math.round(((nowMs - this.reportedAtMs) * this.opts.sampleRate) / 1000));
+    return Math.min(this.sent, this.consumed + since);
   }
 
   /** Where the next pushed sample will play (reset to what was sent by a clear). */

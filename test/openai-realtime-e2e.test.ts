@@ -1,15 +1,30 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { toneSpan } from "../twin/caller/analysis.ts";
+import { rmsDbfs, toneSpan } from "../twin/caller/analysis.ts";
 import { startRealtimeStandin, type StandinSession } from "./support/openai-realtime-standin.ts";
 import { startStack, until, type Stack } from "./support/stack.ts";
 
 const KEY = "sk-test-realtime-0123456789abcdef";
+const API_TOKEN = "api-token-realtime-0123456789abcdef";
 const GREETING_HZ = 440;
 const GREETING_MS = 4000;
 /** The page reports its playout position once per 20 ms caller frame. */
 const FRAME_MS = 20;
-/** From the page's playout to the caller's ear (bridge/stream.ts SEND_PATH_MS). */
-const SEND_PATH_MS = 60;
+
+/**
+ * The tone's first and last millisecond in a recording of it and silence: toneSpan finds it in
+ * 10 ms blocks, then 1 ms blocks place its edges (the recording holds only what the agent sent).
+ */
+function toneEdgesMs(samples: Float32Array, rate: number, hz: number): { startMs: number; endMs: number } | undefined {
+  const span = toneSpan(samples, rate, hz, -40);
+  if (!span) return undefined;
+  const ms = rate / 1000;
+  const loud = (at: number) => at >= 0 && (at + 1) * ms <= samples.length && rmsDbfs(samples, at * ms, (at + 1) * ms) > -40;
+  let startMs = span.startMs - 10;
+  while (!loud(startMs) && startMs < span.startMs + 10) startMs++;
+  let endMs = span.endMs + 10;
+  while (!loud(endMs - 1) && endMs > span.endMs - 10) endMs--;
+  return { startMs, endMs };
+}
 
 type Standin = Awaited<ReturnType<typeof startRealtimeStandin>>;
 
@@ -27,7 +42,7 @@ describe("openai-realtime profile", () => {
   let stack: Stack;
   beforeAll(async () => {
     standin = await startRealtimeStandin({ apiKey: KEY, greetingMs: GREETING_MS, greetingHz: GREETING_HZ, sendOddEvents: true });
-    stack = await startStack({ PIPELINE_PROTOCOL: "openai-realtime", OPENAI_API_KEY: KEY, OPENAI_REALTIME_URL: standin.url, OPENAI_TOOLS: "hang_up,transfer,send_dtmf", OPENAI_VOICE: "cedar" });
+    stack = await startStack({ PIPELINE_PROTOCOL: "openai-realtime", OPENAI_API_KEY: KEY, OPENAI_REALTIME_URL: standin.url, OPENAI_TOOLS: "hang_up,transfer,send_dtmf", OPENAI_VOICE: "cedar", API_TOKEN });
   });
   afterAll(async () => {
     await stack?.stop();
@@ -62,15 +77,15 @@ describe("openai-realtime profile", () => {
     expect(truncate.audio_end_ms).toBeLessThan(GREETING_MS - 300);
 
     const rec = await stack.recording(placed.callId);
-    const span = toneSpan(rec.samples, rec.rate, GREETING_HZ, -40)!;
+    const span = toneEdgesMs(rec.samples, rec.rate, GREETING_HZ)!;
     expect(span).toBeDefined();
     const heardMs = span.endMs - span.startMs;
     // The greeting stopped: nothing of its remainder reached the caller.
     expect(heardMs).toBeLessThan(GREETING_MS - 300);
     expect(toneSpan(rec.samples.subarray(Math.round(((span.endMs + 100) * rec.rate) / 1000)), rec.rate, GREETING_HZ, -40)).toBeUndefined();
-    // What the truncate says was heard is what the caller's recording shows, to a frame plus the send path.
-    const errorMs = heardMs - truncate.audio_end_ms;
-    expect(Math.abs(errorMs)).toBeLessThanOrEqual(FRAME_MS + SEND_PATH_MS);
+    // What the truncate says was heard is what the caller's recording shows, to a frame.
+    const errorMs = truncate.audio_end_ms - heardMs;
+    expect(Math.abs(errorMs)).toBeLessThanOrEqual(FRAME_MS);
     const silentAfterMs = rec.startedAtMs + span.endMs - s.speechStartedAtMs!;
     console.log(`[openai-realtime] barge-in: heard ${heardMs} ms of the greeting, truncate audio_end_ms ${truncate.audio_end_ms} (error ${errorMs} ms); speech_started → silence at the caller ${silentAfterMs} ms`);
 
@@ -91,6 +106,12 @@ describe("openai-realtime profile", () => {
     const outputOf = (callId: string) => until(() => s.outputs.find((o) => o.call_id === callId), `the output of ${callId}`, 15_000);
     expect(JSON.parse((await outputOf(bad)).output)).toMatchObject({ ok: false, error: expect.stringMatching(/digits/) });
     expect(JSON.parse((await outputOf(dtmf)).output)).toEqual({ ok: true });
+    // The keys reached the caller as RFC 4733 events, in order.
+    const heard = await until(async () => {
+      const digits = ((await stack.twinCall(placed.callId)) as unknown as { dtmfHeard: Array<{ digit: string }> }).dtmfHeard.map((d) => d.digit).join("");
+      return digits.length >= 3 ? digits : undefined;
+    }, "the twin to hear the keys", 15_000);
+    expect(heard).toBe("12#");
     // Each output is followed by a response.create, so the model goes on.
     const creates = () => s.events.filter((e) => e.type === "response.create").length;
     await until(() => creates() >= 3, "a response.create after each output");
@@ -112,9 +133,40 @@ describe("openai-realtime profile", () => {
     await until(async () => (await stack.twinState(placed.callId)) === "answered", "answer");
     s.callTool("transfer", { number: "16508880040", mode: "blind" });
     await until(async () => (await stack.twinState(placed.callId)) === "ended", "the transfer", 20_000);
-    expect((await stack.twinCall(placed.callId)).endReason).toBe("transferred");
+    const twinCall = (await stack.twinCall(placed.callId)) as Awaited<ReturnType<Stack["twinCall"]>> & { transferTarget: string | null };
+    // The REFER reached RingCentral's side with the number the model gave.
+    expect(twinCall).toMatchObject({ endReason: "transferred", transferTarget: "16508880040" });
     const v = await until(async () => ((await view(placed.telephonySessionId)).state === "ended" ? view(placed.telephonySessionId) : undefined), "the host's record");
     expect(v).toMatchObject({ endReason: "transferred-blind", transferTarget: "16508880040" });
+  });
+
+  it("per call: POST /calls chooses the tools, voice and instructions; a tool not offered is refused to the model", async () => {
+    const api = (body: unknown) => fetch(`${stack.httpUrl}/calls`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${API_TOKEN}` }, body: JSON.stringify(body) });
+    // Settings that are not per call, or not valid, are a 400 before anything is dialled.
+    const refused = await api({ to: "16507779001", pipelineSettings: { OPENAI_API_KEY: "sk-other-0000000000" } });
+    expect(refused.status).toBe(400);
+    expect((await refused.json()).message).toMatch(/OPENAI_API_KEY cannot be set per call/);
+    const badTools = await api({ to: "16507779001", pipelineSettings: { OPENAI_TOOLS: "hang_up,launch_rockets" } });
+    expect(badTools.status).toBe(400);
+    expect((await badTools.json()).message).toMatch(/OPENAI_TOOLS is not valid/);
+
+    await fetch(`${stack.twin.controlUrl}/callees/16507779001`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify({ play: "silence" }) });
+    const before = standin.sessions.length;
+    const res = await api({ to: "16507779001", pipelineSettings: { OPENAI_TOOLS: "send_dtmf", OPENAI_VOICE: "alloy", OPENAI_INSTRUCTIONS: "You are calling to confirm an appointment." } });
+    expect(res.status).toBe(201);
+    const call = (await res.json()) as { id: string };
+    const s: StandinSession = await until(() => standin.sessions[before]?.sessionUpdates[0] && standin.sessions[before], "the Realtime session.update");
+    const session = (s.sessionUpdates[0] as { session: { instructions: string; tools: Array<{ name: string }>; audio: { output: { voice: string } } } }).session;
+    expect(session.tools.map((t) => t.name)).toEqual(["send_dtmf"]);
+    expect(session.audio.output.voice).toBe("alloy");
+    expect(session.instructions).toMatch(/^You are calling to confirm an appointment\./);
+    await until(() => s.greetingSent, "the greeting");
+    const hangUp = s.callTool("hang_up", {});
+    const output = await until(() => s.outputs.find((o) => o.call_id === hangUp), "the refusal", 15_000);
+    expect(JSON.parse(output.output)).toEqual({ ok: false, error: "the tool hang_up is not available on this call" });
+    expect((await stack.host.viewCall(call.id))?.state).toBe("answered");
+    await stack.host.hangup(call.id);
+    await until(() => s.closed, "the Realtime socket to close");
   });
 });
 

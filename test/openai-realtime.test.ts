@@ -19,7 +19,7 @@ async function setup(options: Record<string, string> = {}) {
     auth = req.headers.authorization;
     ws.on("message", (d) => got.push(JSON.parse(d.toString())));
   });
-  const playout = { pushedSamples: 0, playedSamples: 0 };
+  const playout = { pushedSamples: 0, playedSamples: 0, playingSamples: () => playout.playedSamples };
   const seen = { audio: 0, clears: 0, marks: [] as string[], bad: [] as string[], notes: [] as string[], actions: [] as PipelineCallAction[], transcript: [] as string[] };
   const handlers: PipelineHandlers = {
     playout,

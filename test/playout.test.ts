@@ -34,6 +34,26 @@ describe("playout", () => {
     expect(t.sent.every((f) => f.length === 160)).toBe(true);
   });
 
+  it("playingSamples: the last report plus the time since, never past what the page holds", () => {
+    const t = setup();
+    t.p.start();
+    t.p.push(new Int16Array(8000));
+    const before = performance.now();
+    t.play(160);
+    const after = performance.now();
+    // 10 ms after the report: 80 more samples have played at 8 kHz.
+    expect(t.p.playingSamples(after + 10)).toBeGreaterThanOrEqual(160 + 80);
+    expect(t.p.playingSamples(before + 10)).toBeLessThanOrEqual(160 + 80);
+    // The page holds the 40 ms lead (320 samples past what it consumed): no further.
+    expect(t.p.playingSamples(after + 1000)).toBe(t.p.sentSamples);
+    expect(t.p.sentSamples).toBe(160 + 320);
+    // Nothing in the page: nothing plays, however long since.
+    const dry = setup();
+    dry.p.start();
+    dry.play(0);
+    expect(dry.p.playingSamples(performance.now() + 1000)).toBe(0);
+  });
+
   it("returns a mark once the audio before it is consumed, in order", async () => {
     const t = setup();
     t.p.start();

@@ -50,7 +50,7 @@ describe("the documented example protocol", () => {
       onHangup() {},
       onDropped() {},
       onBadMessage() {},
-      playout: { pushedSamples: 0, playedSamples: 0 },
+      playout: { pushedSamples: 0, playedSamples: 0, playingSamples: () => 0 },
       onCallAction: async () => {},
       onTranscript() {},
       onNote() {},

@@ -182,7 +182,7 @@ export class OpenAiRealtimeSession implements PipelineSession {
    */
   private onSpeechStarted(): void {
     const item = this.item;
-    const heard = item ? Math.max(0, Math.min(item.samples, this.on.playout.playedSamples - item.startAt)) : 0;
+    const heard = item ? Math.max(0, Math.min(item.samples, this.on.playout.playingSamples() - item.startAt)) : 0;
     this.on.onClear();
     if (!item || heard >= item.samples) return;
     this.item = undefined;

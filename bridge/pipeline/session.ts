@@ -25,8 +25,10 @@ export type PipelineCallAction = { kind: "hangup" } | { kind: "dtmf"; digits: st
 export interface PlayoutPosition {
   /** Samples pushed so far: where the next pushed sample will play. */
   readonly pushedSamples: number;
-  /** Samples the page has consumed (played to the caller). */
+  /** Samples the page has consumed (played to the caller), as of its last report. */
   readonly playedSamples: number;
+  /** Samples played by now: the last report plus the time since, at most what the page holds. */
+  playingSamples(): number;
 }
 
 export interface PipelineHandlers {
