@@ -131,4 +131,16 @@ describe("openai-realtime session", () => {
     await new Promise((r) => wss.close(r));
     expect(err?.message).toBe("OpenAI refused the API key (HTTP 401): check OPENAI_API_KEY");
   });
+
+  it("an API that cannot be reached fails the open with the reason, without the key", async () => {
+    // A port that was just free: nothing listens there.
+    const wss = new WebSocketServer({ port: 0, host: "127.0.0.1" });
+    await new Promise((r) => wss.once("listening", r));
+    const port = (wss.address() as { port: number }).port;
+    await new Promise((r) => wss.close(r));
+    const s = new OpenAiRealtimeSession({ url: `ws://127.0.0.1:${port}/v1/realtime`, connectTimeoutMs: 2000 }, { protocol: "openai-realtime", encoding: "mulaw", sampleRate: 8000, options: { OPENAI_API_KEY: KEY } }, {} as PipelineHandlers);
+    const err = await s.open(info).then(() => undefined, (e: Error) => e);
+    expect(err?.message).toBe(`pipeline ws://127.0.0.1:${port}/v1/realtime?… unreachable: connect ECONNREFUSED 127.0.0.1:${port}`);
+    expect(err?.message).not.toContain(KEY);
+  });
 });
