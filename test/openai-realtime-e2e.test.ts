@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rmsDbfs, toneSpan } from "../twin/caller/analysis.ts";
-import { startRealtimeStandin, type StandinSession } from "./support/openai-realtime-standin.ts";
+import { startRealtimeStandin, type StandinSession } from "../examples/openai-realtime-standin.ts";
 import { startStack, until, type Stack } from "./support/stack.ts";
 
 const KEY = "sk-test-realtime-0123456789abcdef";

@@ -31,6 +31,7 @@ export interface StandinSession {
   /** Wall-clock times: greeting's first and last delta sent, speech_started sent. */
   greetingSent?: { firstMs: number; lastMs: number; itemId: string; durationMs: number };
   speechStartedAtMs?: number;
+  speechStoppedAtMs?: number;
   outputs: Array<{ call_id: string; output: string }>;
   closed: boolean;
   /** Emits a function call as the model would (response.function_call_arguments.done); returns its call_id. */
@@ -120,6 +121,7 @@ export async function startRealtimeStandin(opts: StandinOptions) {
         send({ type: "input_audio_buffer.speech_started", audio_start_ms: 0, item_id: id("item") });
       } else if (rms <= speechLevel && speaking && (quietMs += ms) >= 500) {
         speaking = false;
+        s.speechStoppedAtMs = Date.now();
         send({ type: "input_audio_buffer.speech_stopped", audio_end_ms: 0, item_id: id("item") });
         send({ type: "conversation.item.input_audio_transcription.completed", item_id: id("item"), content_index: 0, transcript: `caller turn ${++callerItems}` });
       } else if (rms > speechLevel) quietMs = 0;
