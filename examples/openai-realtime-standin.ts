@@ -34,6 +34,8 @@ export interface StandinSession {
   speechStoppedAtMs?: number;
   outputs: Array<{ call_id: string; output: string }>;
   closed: boolean;
+  /** Sends the greeting now: for a session whose first response.create was held (`holdGreetings`). */
+  greet(): void;
   /** Emits a function call as the model would (response.function_call_arguments.done); returns its call_id. */
   callTool(name: string, args: Record<string, unknown>): string;
 }
@@ -65,6 +67,7 @@ export async function startRealtimeStandin(opts: StandinOptions) {
     let speaking = false;
     let quietMs = 0;
     let callerItems = 0;
+    let greeted = false;
     const s: StandinSession = {
       path: req.url ?? "",
       sessionUpdates: [],
@@ -73,6 +76,7 @@ export async function startRealtimeStandin(opts: StandinOptions) {
       truncates: [],
       outputs: [],
       closed: false,
+      greet: () => greet(),
       callTool(name, args) {
         const callId = id("call");
         send({ type: "response.function_call_arguments.done", response_id: id("resp"), item_id: id("item"), output_index: 0, call_id: callId, name, arguments: JSON.stringify(args) });
@@ -83,6 +87,8 @@ export async function startRealtimeStandin(opts: StandinOptions) {
     send({ type: "session.created", session: { type: "realtime", id: id("sess") } });
 
     const greet = () => {
+      if (greeted) return;
+      greeted = true;
       const rate = pcmu ? 8000 : 24000;
       const responseId = id("resp");
       const itemId = id("item");
@@ -140,7 +146,8 @@ export async function startRealtimeStandin(opts: StandinOptions) {
         }
         case "response.create":
           // The first is the greeting; later ones (after a tool's output) answer with no audio.
-          if (responses++ === 0) return greet();
+          // Held: the test starts it once the call's media is flowing (s.greet()).
+          if (responses++ === 0) return control.holdGreetings ? undefined : greet();
           return send({ type: "response.done", response: { id: id("resp"), status: "completed" } });
         case "conversation.item.truncate":
           s.truncates.push({ ...(e as unknown as StandinSession["truncates"][number]), atMs: Date.now() });
@@ -155,7 +162,11 @@ export async function startRealtimeStandin(opts: StandinOptions) {
     ws.on("close", () => (s.closed = true));
   });
 
-  return {
+  const control = {
+    /** Hold each new session's greeting until its greet() is called (a model slow to answer). */
+    holdGreetings: false,
+  };
+  return Object.assign(control, {
     url: `ws://127.0.0.1:${(wss.address() as { port: number }).port}/v1/realtime`,
     sessions,
     /** Upgrade paths refused for a wrong key. */
@@ -165,5 +176,5 @@ export async function startRealtimeStandin(opts: StandinOptions) {
         for (const c of wss.clients) c.terminate();
         wss.close(() => r());
       }),
-  };
+  });
 }

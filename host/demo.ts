@@ -28,7 +28,8 @@ const BEEP_AT_MS = 600;
 /** --agent=openai: the stand-in's greeting, and when the caller starts talking over it. */
 const GREETING_HZ = 440;
 const GREETING_MS = 4000;
-const BARGE_IN_AT_MS = 1500;
+/** The caller talks over the greeting once this much of it has played. */
+const BARGE_IN_AFTER_SAMPLES = 8000;
 /** Not a secret: the stand-in accepts only this key, so the demo shows the key being checked. */
 const DEMO_KEY = "sk-demo-standin-not-a-real-key";
 type Standin = Awaited<ReturnType<typeof startRealtimeStandin>>;
@@ -54,6 +55,8 @@ async function main(): Promise<number> {
   const pipelineUrl = agent === "echo" ? process.env.DEMO_PIPELINE_URL : undefined;
   if (agent === "openai") {
     standin = await startRealtimeStandin({ apiKey: DEMO_KEY, greetingMs: GREETING_MS, greetingHz: GREETING_HZ });
+    // The greeting starts once the call's media flows, as a model's first words come ~0.5 s in.
+    standin.holdGreetings = true;
     say(`demo: openai-realtime connector, with a loopback stand-in of OpenAI's Realtime API at ${standin.url}`);
   } else if (!pipelineUrl) {
     echo = await startEchoPipeline();
@@ -106,7 +109,7 @@ async function main(): Promise<number> {
     let hangupAfterMs = BEEP_AT_MS + 800 + (speechMs || 2000) + 1500;
     // openai: quiet while the greeting starts, then the caller talks over it (a 1 kHz tone); the
     // agent's hang_up tool ends the call, the caller's hang-up is only a fallback.
-    if (standin) [play, hangupAfterMs] = [`silence/${BARGE_IN_AT_MS},tone:${BEEP_HZ}@-12/1200,silence`, 15_000];
+    if (standin) [play, hangupAfterMs] = ["silence", 20_000];
     const placed = (await (
       await fetch(`${twin.controlUrl}/calls`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ from: "+16505550199", callerName: "Demo Caller", play, hangupAfterMs }) })
     ).json()) as { callId: string };
@@ -117,17 +120,15 @@ async function main(): Promise<number> {
     );
     let last = "";
     let call: TwinCall;
-    let toolCalled = false;
+    let step = 0;
     for (;;) {
-      // The agent hangs up once the caller has talked over its greeting and gone quiet.
-      const s = standin?.sessions[0];
-      if (s && !toolCalled && s.truncates.length && s.speechStoppedAtMs) toolCalled = Boolean(s.callTool("hang_up", {}));
       call = (await (await fetch(`${twin.controlUrl}/calls/${placed.callId}`)).json()) as TwinCall;
       if (call.state !== last) {
         say(`demo: call ${call.state}${call.state === "answered" ? ` (codec ${call.codec})` : ""}${call.state === "ended" ? ` (${call.endReason})` : ""}`);
         last = call.state;
       }
       if (call.state === "ended") break;
+      if (standin) step = await openAiStep(standin, step, call, host, `${twin.controlUrl}/calls/${placed.callId}/play`);
       await new Promise((r) => setTimeout(r, 100));
     }
     const wav = Buffer.from(await (await fetch(`${twin.controlUrl}/calls/${placed.callId}/recording.wav`)).arrayBuffer());
@@ -175,6 +176,22 @@ interface TwinCall {
   answeredAtMs: number | null;
   caller: { connectedAtMs: number | null };
   heard: { startedAtMs: number | null; frames: number } | null;
+}
+
+/**
+ * --agent=openai, one step a poll: greet once RTP reaches the caller, talk over the greeting once
+ * 1 s of it has played, and once the caller's turn is over the agent hangs up with its tool.
+ */
+async function openAiStep(standin: Standin, step: number, call: TwinCall, host: Host, playUrl: string): Promise<number> {
+  const s = standin.sessions[0];
+  if (!s) return step;
+  if (step === 0 && (call.heard?.frames ?? 0) >= 25) return (s.greet(), 1);
+  if (step === 1 && (host.calls.list()[0]?.stream?.probeTargets.playout.playedSamples ?? 0) >= BARGE_IN_AFTER_SAMPLES) {
+    await fetch(playUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ play: `tone:${BEEP_HZ}@-12/1200,silence` }) });
+    return 2;
+  }
+  if (step === 2 && s.truncates.length && s.speechStoppedAtMs) return (s.callTool("hang_up", {}), 3);
+  return step;
 }
 
 /** --agent=openai: what the caller heard of the greeting, the barge-in, the truncate and the tool. */
