@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { rmsDbfs, toneSpan } from "../twin/caller/analysis.ts";
+import { dominantHz, rmsDbfs, toneSpan } from "../twin/caller/analysis.ts";
 import { startRealtimeStandin, type StandinSession } from "../examples/openai-realtime-standin.ts";
 import { startStack, until, type Stack } from "./support/stack.ts";
 
@@ -53,52 +53,14 @@ describe("openai-realtime profile", () => {
   const view = async (telephonySessionId: string) => (await stack.host.viewCall(hostCall(telephonySessionId)!.id)) as unknown as HostCallView;
 
   it("greets, and a caller who speaks over the greeting stops it; the truncate is what the caller heard", async () => {
-    const before = standin.sessions.length;
-    // The greeting waits until the call's media flows (a model answers in ~0.5 s anyway): the
-    // first packets of a new call may be lost, and what was heard is measured from the first.
-    standin.holdGreetings = true;
-    const placed = await stack.placeCall({ from: "+15550009100", play: "silence", codecs: ["PCMU", "opus"] });
-    const s = await until(() => standin.sessions[before]?.sessionUpdates[0] && standin.sessions[before], "the Realtime session.update");
-    standin.holdGreetings = false;
-    expect(s.path).toMatch(/^\/v1\/realtime\?model=gpt-realtime$/);
+    const { placed, s } = await bargeIn(stack, standin, { from: "+15550009100", codec: "PCMU", rate: 8000 });
     const update = s.sessionUpdates[0] as { session: Record<string, unknown> & { audio: { input: Record<string, unknown>; output: Record<string, unknown> }; tools: Array<{ name: string }> } };
+    expect(s.path).toMatch(/^\/v1\/realtime\?model=gpt-realtime$/);
     expect(update.session).toMatchObject({ type: "realtime", model: "gpt-realtime", output_modalities: ["audio"] });
     expect(update.session.audio.input).toMatchObject({ format: { type: "audio/pcmu" }, turn_detection: { type: "server_vad" } });
     expect(update.session.audio.output).toMatchObject({ format: { type: "audio/pcmu" }, voice: "cedar" });
     expect(update.session.tools.map((t) => t.name)).toEqual(["hang_up", "transfer", "send_dtmf"]);
     expect(JSON.stringify(s.sessionUpdates)).not.toContain(KEY);
-    await until(async () => ((await stack.twinCall(placed.callId)).heard?.frames ?? 0) >= 25, "RTP from the page at the caller");
-    s.greet();
-    // The caller speaks (a 1 kHz tone) once the host has played 1 s of the 4 s greeting.
-    await until(() => (hostCall(placed.telephonySessionId)?.stream?.probeTargets.playout.playedSamples ?? 0) >= 8000, "1 s of the greeting played");
-    await fetch(`${stack.twin.controlUrl}/calls/${placed.callId}/play`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ play: "tone:1000@-12/1500,silence" }) });
-    const truncate = (await until(() => s.truncates[0], "the truncate", 15_000))!;
-    // Quiet again (the caller's turn over): its transcript comes, and the recording has 2 s after the cut.
-    await until(() => s.speechStoppedAtMs, "the caller's turn to end", 15_000);
-    await stack.hangupFromCaller(placed.callId);
-    await until(async () => (await stack.twinState(placed.callId)) === "ended", "the call to end", 15_000);
-    expect((await stack.twinCall(placed.callId)).codec).toBe("PCMU");
-
-    // The greeting was sent much faster than real time, so what arrived says nothing of what was heard.
-    const sent = s.greetingSent!;
-    expect(sent.lastMs - sent.firstMs).toBeLessThan(500);
-    expect(truncate.item_id).toBe(sent.itemId);
-    expect(truncate.content_index).toBe(0);
-    expect(truncate.audio_end_ms).toBeGreaterThan(500);
-    expect(truncate.audio_end_ms).toBeLessThan(GREETING_MS - 300);
-
-    const rec = await stack.recording(placed.callId);
-    const span = toneEdgesMs(rec.samples, rec.rate, GREETING_HZ)!;
-    expect(span).toBeDefined();
-    const heardMs = span.endMs - span.startMs;
-    // The greeting stopped: nothing of its remainder reached the caller.
-    expect(heardMs).toBeLessThan(GREETING_MS - 300);
-    expect(toneSpan(rec.samples.subarray(Math.round(((span.endMs + 100) * rec.rate) / 1000)), rec.rate, GREETING_HZ, -40)).toBeUndefined();
-    // What the truncate says was heard is what the caller's recording shows, to a frame.
-    const errorMs = truncate.audio_end_ms - heardMs;
-    const silentAfterMs = rec.startedAtMs + span.endMs - s.speechStartedAtMs!;
-    console.log(`[openai-realtime] barge-in: heard ${heardMs} ms of the greeting (at ${span.startMs}–${span.endMs} ms), truncate audio_end_ms ${truncate.audio_end_ms} (error ${errorMs} ms); speech_started → silence at the caller ${silentAfterMs} ms`);
-    expect(Math.abs(errorMs)).toBeLessThanOrEqual(FRAME_MS);
 
     // Transcripts of both sides on the call's record; the odd events counted, not fatal.
     const v = await view(placed.telephonySessionId);
@@ -181,6 +143,27 @@ describe("openai-realtime profile", () => {
   });
 });
 
+describe("openai-realtime with OPENAI_AUDIO=pcm24k", () => {
+  let standin: Standin;
+  let stack: Stack;
+  beforeAll(async () => {
+    standin = await startRealtimeStandin({ apiKey: KEY, greetingMs: GREETING_MS, greetingHz: GREETING_HZ });
+    stack = await startStack({ PIPELINE_PROTOCOL: "openai-realtime", OPENAI_API_KEY: KEY, OPENAI_REALTIME_URL: standin.url, OPENAI_AUDIO: "pcm24k" });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+    await standin?.close();
+  });
+
+  it("Opus calls, 24 kHz PCM16 both ways: the same barge-in, truncated to what was heard", async () => {
+    const { s } = await bargeIn(stack, standin, { from: "+15550009110", codec: "opus", rate: 24000 });
+    const audio = (s.sessionUpdates[0] as { session: { audio: { input: { format: unknown }; output: { format: unknown } } } }).session.audio;
+    expect(audio.input.format).toEqual({ type: "audio/pcm", rate: 24000 });
+    expect(audio.output.format).toEqual({ type: "audio/pcm", rate: 24000 });
+    expect(s.appends).toBeGreaterThan(50);
+  });
+});
+
 describe("openai-realtime with a refused key", () => {
   let standin: Standin;
   let stack: Stack;
@@ -204,6 +187,56 @@ describe("openai-realtime with a refused key", () => {
     expect(hostEnd(stack, placed.telephonySessionId)).toBe("pipeline-unreachable");
   });
 });
+
+/**
+ * One barge-in, measured at the caller: the greeting starts once the call's media flows (a model
+ * answers in ~0.5 s anyway; the first packets of a new call may be lost, and what was heard is
+ * measured from the first), the caller talks over it once 1 s of it has played, then hangs up
+ * once its turn is over. Asserts the caller heard the greeting's tone, that it stopped, and that
+ * the truncate is what the recording shows to a frame.
+ */
+async function bargeIn(stack: Stack, standin: Standin, opts: { from: string; codec: "PCMU" | "opus"; rate: number }) {
+  const before = standin.sessions.length;
+  standin.holdGreetings = true;
+  const placed = await stack.placeCall({ from: opts.from, play: "silence", codecs: opts.codec === "PCMU" ? ["PCMU", "opus"] : ["opus", "PCMU"] });
+  const s = await until(() => standin.sessions[before]?.sessionUpdates[0] && standin.sessions[before], "the Realtime session.update");
+  standin.holdGreetings = false;
+  await until(async () => ((await stack.twinCall(placed.callId)).heard?.frames ?? 0) >= 25, "RTP from the page at the caller");
+  s.greet();
+  const playout = () => stack.host.calls.byTelephonySession(placed.telephonySessionId)?.stream?.probeTargets.playout;
+  await until(() => (playout()?.playedSamples ?? 0) >= opts.rate, "1 s of the greeting played");
+  await fetch(`${stack.twin.controlUrl}/calls/${placed.callId}/play`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ play: "tone:1000@-12/1500,silence" }) });
+  const truncate = (await until(() => s.truncates[0], "the truncate", 15_000))!;
+  // Quiet again (the caller's turn over): its transcript comes, and the recording has 2 s after the cut.
+  await until(() => s.speechStoppedAtMs, "the caller's turn to end", 15_000);
+  await stack.hangupFromCaller(placed.callId);
+  await until(async () => (await stack.twinState(placed.callId)) === "ended", "the call to end", 15_000);
+  expect((await stack.twinCall(placed.callId)).codec).toBe(opts.codec);
+
+  // The greeting was sent much faster than real time, so what arrived says nothing of what was heard.
+  const sent = s.greetingSent!;
+  expect(sent.lastMs - sent.firstMs).toBeLessThan(500);
+  expect(truncate).toMatchObject({ item_id: sent.itemId, content_index: 0 });
+  expect(truncate.audio_end_ms).toBeGreaterThan(500);
+  expect(truncate.audio_end_ms).toBeLessThan(GREETING_MS - 300);
+
+  const rec = await stack.recording(placed.callId);
+  const span = toneEdgesMs(rec.samples, rec.rate, GREETING_HZ)!;
+  expect(span).toBeDefined();
+  // The caller heard the agent: the greeting's frequency, measured.
+  const hz = dominantHz(rec.samples, rec.rate, Math.round(((span.startMs + 50) * rec.rate) / 1000), Math.round(((span.endMs - 50) * rec.rate) / 1000));
+  expect(Math.abs(hz - GREETING_HZ)).toBeLessThan(GREETING_HZ * 0.02);
+  const heardMs = span.endMs - span.startMs;
+  // The greeting stopped: nothing of its remainder reached the caller.
+  expect(heardMs).toBeLessThan(GREETING_MS - 300);
+  expect(toneSpan(rec.samples.subarray(Math.round(((span.endMs + 100) * rec.rate) / 1000)), rec.rate, GREETING_HZ, -40)).toBeUndefined();
+  // What the truncate says was heard is what the caller's recording shows, to a frame.
+  const errorMs = truncate.audio_end_ms - heardMs;
+  const silentAfterMs = rec.startedAtMs + span.endMs - s.speechStartedAtMs!;
+  console.log(`[openai-realtime] ${opts.codec} ${opts.rate} Hz barge-in: heard ${heardMs} ms of the greeting (at ${span.startMs}–${span.endMs} ms, ${hz.toFixed(1)} Hz), truncate audio_end_ms ${truncate.audio_end_ms} (error ${errorMs} ms); speech_started → silence at the caller ${silentAfterMs} ms`);
+  expect(Math.abs(errorMs)).toBeLessThanOrEqual(FRAME_MS);
+  return { placed, s };
+}
 
 function hostEnd(stack: Stack, telephonySessionId: string): string | undefined {
   return stack.host.calls.byTelephonySession(telephonySessionId)?.endReason;
