@@ -238,6 +238,28 @@ async function bargeIn(stack: Stack, standin: Standin, opts: { from: string; cod
   return { placed, s };
 }
 
+describe("openai-realtime that cannot be reached, PIPELINE_DOWN_ACTION=ring", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    // Port 1 on loopback: nothing listens, the dial is refused at once.
+    stack = await startStack({ PIPELINE_PROTOCOL: "openai-realtime", OPENAI_API_KEY: KEY, OPENAI_REALTIME_URL: "ws://127.0.0.1:1/v1/realtime", PIPELINE_DOWN_ACTION: "ring" });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it("leaves the call ringing, never answered, as with any pipeline that is down", async () => {
+    const placed = await stack.placeCall({ from: "+15550009104", play: "silence" });
+    expect(await until(() => hostEnd(stack, placed.telephonySessionId), "the host to give up on the API")).toBe("pipeline-unreachable");
+    expect(await stack.twinState(placed.callId)).toBe("ringing");
+    await stack.hangupFromCaller(placed.callId);
+    await until(async () => (await stack.twinState(placed.callId)) === "ended", "the caller to give up");
+    const twinCall = await stack.twinCall(placed.callId);
+    expect(twinCall).toMatchObject({ endReason: "cancelled", answeredAtMs: null });
+    expect(stack.host.calls.byTelephonySession(placed.telephonySessionId)!.answeredAtMs).toBeUndefined();
+  });
+});
+
 function hostEnd(stack: Stack, telephonySessionId: string): string | undefined {
   return stack.host.calls.byTelephonySession(telephonySessionId)?.endReason;
 }
