@@ -107,8 +107,8 @@ async function main(): Promise<number> {
     const speechMs = existsSync(SPEECH) ? wavDurationMs(SPEECH) : 0;
     let play = speechMs ? `silence/${BEEP_AT_MS},tone:${BEEP_HZ}/150,silence/650,wav:${SPEECH}` : `silence/${BEEP_AT_MS},tone:${BEEP_HZ}/150,silence/650,tone:440/2000`;
     let hangupAfterMs = BEEP_AT_MS + 800 + (speechMs || 2000) + 1500;
-    // openai: quiet while the greeting starts, then the caller talks over it (a 1 kHz tone); the
-    // agent's hang_up tool ends the call, the caller's hang-up is only a fallback.
+    // openai: the caller is quiet until openAiStep has it talk over the greeting; the agent's
+    // hang_up tool ends the call, the caller's hang-up is only a fallback.
     if (standin) [play, hangupAfterMs] = ["silence", 20_000];
     const placed = (await (
       await fetch(`${twin.controlUrl}/calls`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ from: "+16505550199", callerName: "Demo Caller", play, hangupAfterMs }) })
