@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dominantHz, rmsDbfs, toneSpan } from "../twin/caller/analysis.ts";
 import { startRealtimeStandin, type StandinSession } from "../examples/openai-realtime-standin.ts";
+import { PageLink } from "../bridge/page-link.ts";
 import { startStack, until, type Stack } from "./support/stack.ts";
 
 const KEY = "sk-test-realtime-0123456789abcdef";
@@ -27,6 +28,18 @@ function toneEdgesMs(samples: Float32Array, rate: number, hz: number): { startMs
 }
 
 type Standin = Awaited<ReturnType<typeof startRealtimeStandin>>;
+
+/** Everything the host gives the page (its code, every command), watched to show the key is never in it. */
+const toPage: string[] = [];
+const { send, listen } = PageLink.prototype;
+PageLink.prototype.send = function (this: PageLink, cmd) {
+  toPage.push(JSON.stringify(cmd));
+  return send.call(this, cmd);
+};
+PageLink.prototype.listen = function (this: PageLink, bundle) {
+  toPage.push(...Object.values(bundle));
+  return listen.call(this, bundle);
+};
 
 interface HostCallView {
   state: string;
@@ -140,6 +153,16 @@ describe("openai-realtime profile", () => {
     expect((await stack.host.viewCall(call.id))?.state).toBe("answered");
     await stack.host.hangup(call.id);
     await until(() => s.closed, "the Realtime socket to close");
+  });
+
+  it("the key never reached the page: not in its code, not in any command", () => {
+    const all = toPage.join("\n");
+    // The page got its code and commands (start, answers, hang-ups, transfers, DTMF)…
+    expect(all).toMatch(/"type":"answer"/);
+    expect(all).toMatch(/"type":"dtmf"/);
+    // …and nothing of the key.
+    expect(all).not.toContain(KEY);
+    expect(all).not.toContain(KEY.slice(3, 19));
   });
 });
 
