@@ -2,7 +2,7 @@
  * A loopback stand-in for OpenAI's Realtime API, written from its public reference (GA event
  * names): it checks the bearer key on the upgrade (401 otherwise), takes session.update, answers
  * the first response.create with a greeting tone sent as audio deltas much faster than real time
- * (with its transcript), plays server VAD by watching the caller's energy in
+ * (with its transcript; held until greet() while `holdGreetings` is set), plays server VAD by watching the caller's energy in
  * input_audio_buffer.append, records every truncate, and emits function calls on cue.
  */
 import { randomBytes } from "node:crypto";
