@@ -10,6 +10,8 @@ const GREETING_HZ = 440;
 const GREETING_MS = 4000;
 /** The page reports its playout position once per 20 ms caller frame. */
 const FRAME_MS = 20;
+/** PLAYOUT_LEAD_MS's default: what the page holds ahead of its playout, all a late clear can let through. */
+const LEAD_MS = 40;
 
 /**
  * The tone's first and last millisecond in a recording of it and silence: toneSpan finds it in
@@ -66,7 +68,7 @@ describe("openai-realtime profile", () => {
   const view = async (telephonySessionId: string) => (await stack.host.viewCall(hostCall(telephonySessionId)!.id)) as unknown as HostCallView;
 
   it("greets, and a caller who speaks over the greeting stops it; the truncate is what the caller heard", async () => {
-    const { placed, s } = await bargeIn(stack, standin, { from: "+15550009100", codec: "PCMU", rate: 8000 });
+    const { placed, s } = await bargeIn(stack, standin, { from: "+15550009100", codec: "PCMU", rate: 8000, lateMs: FRAME_MS });
     const update = s.sessionUpdates[0] as { session: Record<string, unknown> & { audio: { input: Record<string, unknown>; output: Record<string, unknown> }; tools: Array<{ name: string }> } };
     expect(s.path).toMatch(/^\/v1\/realtime\?model=gpt-realtime$/);
     expect(update.session).toMatchObject({ type: "realtime", model: "gpt-realtime", output_modalities: ["audio"] });
@@ -179,7 +181,11 @@ describe("openai-realtime with OPENAI_AUDIO=pcm24k", () => {
   });
 
   it("Opus calls, 24 kHz PCM16 both ways: the same barge-in, truncated to what was heard", async () => {
-    const { s } = await bargeIn(stack, standin, { from: "+15550009110", codec: "opus", rate: 24000 });
+    // The page's 24 kHz graph and Opus keep Chrome busier: the clear sometimes reaches the page's
+    // playout late, and the caller hears the rest of what the page held (up to the lead and the
+    // frame being sent, measured up to 51 ms; 10 ms more for Opus's smear of the tone's edges).
+    // The truncate cannot see that (docs/CONNECTORS.md).
+    const { s } = await bargeIn(stack, standin, { from: "+15550009110", codec: "opus", rate: 24000, lateMs: LEAD_MS + FRAME_MS + 10 });
     const audio = (s.sessionUpdates[0] as { session: { audio: { input: { format: unknown }; output: { format: unknown } } } }).session.audio;
     expect(audio.input.format).toEqual({ type: "audio/pcm", rate: 24000 });
     expect(audio.output.format).toEqual({ type: "audio/pcm", rate: 24000 });
@@ -218,7 +224,7 @@ describe("openai-realtime with a refused key", () => {
  * once its turn is over. Asserts the caller heard the greeting's tone, that it stopped, and that
  * the truncate is what the recording shows to a frame.
  */
-async function bargeIn(stack: Stack, standin: Standin, opts: { from: string; codec: "PCMU" | "opus"; rate: number }) {
+async function bargeIn(stack: Stack, standin: Standin, opts: { from: string; codec: "PCMU" | "opus"; rate: number; lateMs: number }) {
   const before = standin.sessions.length;
   standin.holdGreetings = true;
   const placed = await stack.placeCall({ from: opts.from, play: "silence", codecs: opts.codec === "PCMU" ? ["PCMU", "opus"] : ["opus", "PCMU"] });
@@ -253,11 +259,13 @@ async function bargeIn(stack: Stack, standin: Standin, opts: { from: string; cod
   // The greeting stopped: nothing of its remainder reached the caller.
   expect(heardMs).toBeLessThan(GREETING_MS - 300);
   expect(toneSpan(rec.samples.subarray(Math.round(((span.endMs + 100) * rec.rate) / 1000)), rec.rate, GREETING_HZ, -40)).toBeUndefined();
-  // What the truncate says was heard is what the caller's recording shows, to a frame.
+  // What the truncate says was heard is what the caller's recording shows, to a frame (or, where
+  // the page may take the clear late, the caller heard at most lateMs more).
   const errorMs = truncate.audio_end_ms - heardMs;
   const silentAfterMs = rec.startedAtMs + span.endMs - s.speechStartedAtMs!;
   console.log(`[openai-realtime] ${opts.codec} ${opts.rate} Hz barge-in: heard ${heardMs} ms of the greeting (at ${span.startMs}–${span.endMs} ms, ${hz.toFixed(1)} Hz), truncate audio_end_ms ${truncate.audio_end_ms} (error ${errorMs} ms); speech_started → silence at the caller ${silentAfterMs} ms`);
-  expect(Math.abs(errorMs)).toBeLessThanOrEqual(FRAME_MS);
+  expect(errorMs).toBeLessThanOrEqual(FRAME_MS);
+  expect(errorMs).toBeGreaterThanOrEqual(-opts.lateMs);
   return { placed, s };
 }
 
