@@ -6,7 +6,7 @@ import { MediaKind } from "./page-frames.ts";
 import type { PageLink } from "./page-link.ts";
 import { Playout } from "./playout.ts";
 import type { PlayoutProbeView, SessionProbeView } from "./probe.ts";
-import { createPipelineSession, type DropKind, type PipelineDrop, type PipelineProfile, type PipelineSession, type StreamInfo } from "./pipeline/index.ts";
+import { createPipelineSession, type DropKind, type PipelineCallAction, type PipelineDrop, type PipelineProfile, type PipelineSession, type StreamInfo } from "./pipeline/index.ts";
 
 export interface StreamOptions {
   profile: PipelineProfile;
@@ -54,7 +54,20 @@ export interface StreamEvents {
   onEnd(reason: string): void;
   /** The pipeline asks to send digits to the caller; settles once the page took them (or failed to). */
   onSendDtmf(digits: string): Promise<void>;
+  /** Call control a pipeline asks for as a tool: done by the host as the REST API does it. */
+  onCallAction?(action: PipelineCallAction): Promise<void>;
 }
+
+/** One finished line of the conversation (openai-realtime's transcripts). */
+export interface TranscriptLine {
+  role: "caller" | "agent";
+  text: string;
+  atMs: number;
+}
+
+/** Lines kept per stream, and characters per line: a call's record stays small however long it runs. */
+export const MAX_TRANSCRIPT_LINES = 200;
+export const MAX_TRANSCRIPT_CHARS = 2000;
 
 const MAX_RECONNECTS = 3;
 const DROP_LOG: Record<DropKind, string> = {
@@ -94,6 +107,8 @@ export class CallStream {
   readonly whenClosed = new Promise<void>((resolve) => (this.markClose = resolve));
   private info: StreamInfo | undefined;
   private readonly announcements: Array<{ mark: string; resolve(): void }> = [];
+  /** The conversation so far, bounded (the oldest lines go first). */
+  readonly transcript: TranscriptLine[] = [];
   readonly stats: StreamStats = { callerFrames: 0, agentSamples: 0, playedSamples: 0, marksPlayed: 0, underruns: 0, trimmedMs: 0, leadMs: 0, badMessages: 0, dtmfIn: "", reconnects: 0, droppedCallerFrames: 0, droppedDtmf: 0, drops: { closed: 0, unresponsive: 0, "too-big": 0 }, callerLevelDbfs: SILENCE_DBFS, agentLevelDbfs: SILENCE_DBFS, playoutBufferMs: 0, pipelineRttMs: null };
   private readonly callerLevel = new LevelMeter();
   private readonly agentLevel = new LevelMeter();
@@ -250,6 +265,23 @@ export class CallStream {
         void this.onDropped(drop);
       },
       onBadMessage: (problem) => this.onBadMessage(problem),
+      playout: this.playout,
+      onCallAction: (action) => {
+        if (this.session !== session || this.closed) return Promise.reject(new Error("the stream has ended"));
+        // As with the pipeline's hangup message: the close that follows is no drop.
+        if (action.kind === "hangup") this.hangingUp = true;
+        return this.events.onCallAction?.(action) ?? Promise.reject(new Error("call control is not available on this stream"));
+      },
+      onTranscript: (role, text) => {
+        if (this.session !== session) return;
+        const line = { role, text: text.slice(0, MAX_TRANSCRIPT_CHARS), atMs: Date.now() };
+        this.transcript.push(line);
+        if (this.transcript.length > MAX_TRANSCRIPT_LINES) this.transcript.shift();
+        this.log.info({ role, text: line.text }, "transcript");
+      },
+      onNote: (fields, msg) => {
+        if (this.session === session) this.log.info(fields, msg);
+      },
     });
     this.session = session;
     return session;

@@ -14,6 +14,8 @@ export const schemas = {
     from: phone.optional(),
     pipelineUrl: z.url({ protocol: /^wss?$/, error: "pipelineUrl must be a ws:// or wss:// URL" }).optional(),
     customParameters: z.record(z.string().regex(/^[\w.-]{1,64}$/), z.string().max(512)).optional(),
+    // The protocol's per-call settings (openai-realtime: OPENAI_INSTRUCTIONS, OPENAI_VOICE, OPENAI_MODEL, OPENAI_TOOLS); checked by the host.
+    pipelineSettings: z.record(z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/), z.string().max(16_000)).optional(),
     amd: z
       .strictObject({
         mode: z.enum(["detect", "human-only", "leave-message"]),
@@ -31,7 +33,7 @@ type Handler = (req: Request, res: Response) => Promise<void> | void;
 /** What the API needs of the host (the cluster tests serve it from several hosts in one process). */
 export type ApiHost = Pick<Host, "placeCall" | "listCalls" | "viewCall" | "act">;
 
-const ERROR_NAMES: Record<number, string> = { 404: "not_found", 409: "conflict", 503: "unavailable", 504: "timeout" };
+const ERROR_NAMES: Record<number, string> = { 400: "bad_request", 404: "not_found", 409: "conflict", 503: "unavailable", 504: "timeout" };
 
 function bad(res: Response, err: z.ZodError): void {
   res.status(400).json({ error: "bad_request", message: err.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "), fields: err.issues.map((i) => i.path.join(".")) });
@@ -88,7 +90,7 @@ export function apiRouter(host: ApiHost, apiToken: string | undefined): Router {
     "/calls",
     guard(
       withBody(schemas.placeCall, async (_req, res, body) => {
-        const c = await host.placeCall(body.to, body.from, { pipelineUrl: body.pipelineUrl, customParameters: body.customParameters, amd: body.amd });
+        const c = await host.placeCall(body.to, body.from, { pipelineUrl: body.pipelineUrl, customParameters: body.customParameters, amd: body.amd, pipelineSettings: body.pipelineSettings });
         res.status(201).json(await host.viewCall(c.id));
       }),
     ),
@@ -149,6 +151,7 @@ export function openApi(): Record<string, unknown> {
             endedAt: { type: ["string", "null"], format: "date-time" },
             endReason: { type: ["string", "null"] },
             transferTarget: { type: ["string", "null"] },
+            transcript: { type: "array", description: "openai-realtime: the conversation's finished lines (at most 200)", items: { type: "object", properties: { role: { enum: ["caller", "agent"] }, text: { type: "string" }, atMs: { type: "number" } } } },
             amd: { type: ["object", "null"], properties: { result: { enum: ["human", "machine", "unknown"] }, reason: { type: "string" }, atMs: { type: "number" } } },
             recording: {
               type: ["object", "null"],

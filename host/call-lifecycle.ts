@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import { CallRecorder, type OpenRecordingFile } from "../bridge/call-recorder.ts";
 import type { PageCommands, PageEventOf } from "../bridge/page-link.ts";
 import { addQualitySample, observeCallQuality } from "./call-quality.ts";
+import { MAX_TRANSCRIPT_LINES } from "../bridge/stream.ts";
 import type { CallRegistry, Call } from "./calls.ts";
 import { NO_EVENTS, callData, endedData, qualitySummary, type EventSink } from "./events.ts";
 import type { Metrics } from "./metrics.ts";
@@ -129,6 +130,7 @@ export class CallLifecycle {
     const stream = call.stream;
     if (!stream) return;
     call.streamStats = stream.stats;
+    if (stream.transcript.length) call.transcript = [...(call.transcript ?? []), ...stream.transcript].slice(-MAX_TRANSCRIPT_LINES);
     call.stream = undefined;
     const saved = stream.close(why).then(async (rec) => {
       if (!rec) return;

@@ -1,8 +1,9 @@
 import type { Logger } from "pino";
 import type { PageLink } from "../bridge/page-link.ts";
-import type { PipelineProfile, StreamInfo } from "../bridge/pipeline/index.ts";
+import { profileWith, type PipelineCallAction, type PipelineProfile, type StreamInfo } from "../bridge/pipeline/index.ts";
 import { CallStream } from "../bridge/stream.ts";
 import type { Call } from "./calls.ts";
+import type { CallAction } from "./cluster/cluster.ts";
 import type { PipelineConfig } from "./config.ts";
 
 /** A pipeline may queue this much audio ahead of real time (TTS often sends whole replies at once). */
@@ -14,6 +15,8 @@ export interface StreamOwner {
   hangup(callId: string, reason: string): Promise<void>;
   /** The pipeline asks to send digits to the caller. */
   sendDtmf(callId: string, digits: string): Promise<void>;
+  /** A pipeline's tool call: the REST API's action on this call (hang-up, DTMF, transfer). */
+  act(callId: string, action: CallAction): Promise<unknown>;
 }
 
 /** Makes the pipeline streams of calls (answering, outbound and a failed transfer all need one). */
@@ -38,7 +41,8 @@ export class CallStreams implements StreamFactory {
       this.link,
       slot,
       {
-        profile: this.profile,
+        // Per-call settings were checked when the call was placed (POST /calls).
+        profile: ((p) => (Array.isArray(p) ? this.profile : p))(profileWith(this.profile, call.pipelineSettings)),
         url: call.pipelineUrl ?? this.pipeline.url,
         connectTimeoutMs: this.pipeline.connectTimeoutMs,
         playoutLeadMs: this.pipeline.playoutLeadMs,
@@ -48,6 +52,7 @@ export class CallStreams implements StreamFactory {
       {
         onEnd: (reason) => void this.owner.hangup(call.id, reason),
         onSendDtmf: (digits) => this.owner.sendDtmf(call.id, digits).catch((err) => this.log.warn({ call: call.id, err: (err as Error).message }, "dtmf: could not send")),
+        onCallAction: async (action) => void (await this.owner.act(call.id, toCallAction(action))),
       },
       this.log.child({ call: call.id, part: "stream" }),
     );
@@ -76,4 +81,9 @@ export class CallStreams implements StreamFactory {
       },
     };
   }
+}
+
+/** A tool's action as the REST API names it. */
+function toCallAction(a: PipelineCallAction): CallAction {
+  return a.kind === "hangup" ? { kind: "hangup", reason: "pipeline-hangup" } : a;
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Recording } from "../bridge/call-recorder.ts";
-import type { CallStream, StreamStats } from "../bridge/stream.ts";
+import type { CallStream, StreamStats, TranscriptLine } from "../bridge/stream.ts";
 
 export type CallState = "ringing" | "answering" | "answered" | "ended";
 
@@ -56,6 +56,10 @@ export interface Call {
   /** Per-call pipeline and parameters (outbound calls from the API). */
   pipelineUrl?: string;
   customParameters?: Record<string, string>;
+  /** Per-call protocol settings (POST /calls pipelineSettings, e.g. OPENAI_INSTRUCTIONS). */
+  pipelineSettings?: Record<string, string>;
+  /** The conversation's lines from earlier streams of this call (kept when a stream closes). */
+  transcript?: TranscriptLine[];
   transferTarget?: string;
   /** Answering-machine detection result (outbound calls that asked for it). */
   amd?: { result: "human" | "machine" | "unknown"; reason: string; atMs: number };
@@ -169,6 +173,7 @@ export function callView(call: Call): Record<string, unknown> {
     endedAt: call.endedAtMs ? new Date(call.endedAtMs).toISOString() : null,
     endReason: call.endReason ?? null,
     stream: call.stream?.stats ?? call.streamStats ?? null,
+    transcript: [...(call.transcript ?? []), ...(call.stream?.transcript ?? [])],
     recording: call.recording ?? null,
     transferTarget: call.transferTarget ?? null,
     amd: call.amd ?? null,

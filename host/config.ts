@@ -5,7 +5,7 @@ import { dirname, join } from "node:path";
 import dotenv from "dotenv";
 import { z } from "zod";
 import { MAX_SLOTS } from "../bridge/page-frames.ts";
-import { PROTOCOLS, protocolNamed, type PipelineProfile } from "../bridge/pipeline/index.ts";
+import { PROTOCOLS, protocolNamed, type PipelineProfile, type ProtocolSetting } from "../bridge/pipeline/index.ts";
 import { MAX_TIMER_MS, boolean, clientId, clientSecret, describeScheme, eventsSecret, integer, jwt, oneOf, pathKind, patterns, serverUrl, urlWith } from "./config-fields.ts";
 
 export type AnswerMode = "auto" | "webhook";
@@ -116,18 +116,29 @@ export class ConfigError extends Error {
   }
 }
 
-// Values never echoed in a message (a pipeline URL may carry an access token).
-const SECRET_VARS = new Set(["RINGCENTRAL_CLIENT_SECRET", "RINGCENTRAL_JWT_TOKEN", "PIPELINE_URL", "API_TOKEN", "WEBHOOK_VERIFICATION_TOKEN", "REDIS_URL", "EVENTS_URL", "EVENTS_SECRET"]);
+// Values never echoed in a message (a pipeline URL may carry an access token); protocols add their secrets.
+const SECRET_VARS = new Set(["RINGCENTRAL_CLIENT_SECRET", "RINGCENTRAL_JWT_TOKEN", "PIPELINE_URL", "API_TOKEN", "WEBHOOK_VERIFICATION_TOKEN", "REDIS_URL", "EVENTS_URL", "EVENTS_SECRET", ...PROTOCOLS.flatMap((p) => Object.entries(p.settings).filter(([, s]) => s.secret).map(([name]) => name))]);
+
+/** One protocol setting's schema: a list of values, or free text; required ones only for the protocol chosen. */
+function protocolSetting(name: string, s: ProtocolSetting, chosen: boolean): z.ZodType<string | undefined> {
+  if (s.values) return oneOf(s.values, s.hint).default(s.default ?? s.values[0]);
+  const text = z.string({ error: `is not set: ${s.hint}` }).regex(s.pattern ?? /[^]*/, { error: s.secret ? `is set but is not valid: ${s.hint}` : (iss) => `is "${String(iss.input)}", which is not valid: ${s.hint}` });
+  if (s.default !== undefined) return text.default(s.default);
+  return s.required && chosen ? text : text.optional();
+}
 
 // Built per load: the protocol list (bridge/pipeline/index.ts) decides which PIPELINE_* exist.
-const schemas = () => ({
+const schemas = (chosen?: string) => ({
   RINGCENTRAL_SIP_INSECURE_TLS: boolean("RINGCENTRAL_SIP_INSECURE_TLS").default(false),
+  // A protocol with a home of its own (openai-realtime) takes its URL from its own setting.
   PIPELINE_URL: z
     .string({ error: "is not set: set it to your pipeline's WebSocket URL, e.g. wss://agent.example.com/media" })
-    .pipe(urlWith(["ws:", "wss:"], (s) => `is set but ${describeScheme(s)}, not ws:// or wss://: set it to your pipeline's WebSocket URL`)),
+    .pipe(urlWith(["ws:", "wss:"], (s) => `is set but ${describeScheme(s)}, not ws:// or wss://: set it to your pipeline's WebSocket URL`))
+    .optional()
+    .refine((u) => u !== undefined || protocolNamed(chosen ?? "")?.urlSetting !== undefined, { error: "is not set: set it to your pipeline's WebSocket URL, e.g. wss://agent.example.com/media" }),
   PIPELINE_PROTOCOL: oneOf(PROTOCOLS.map((p) => p.name), `use ${PROTOCOLS.map((p) => p.summary).join(" or ")}`).default(PROTOCOLS[0].name),
   // Each protocol's own variables (bridge/pipeline/): a new protocol brings its settings with it.
-  ...Object.fromEntries(PROTOCOLS.flatMap((p) => Object.entries(p.settings)).map(([name, s]) => [name, oneOf(s.values, s.hint).default(s.default)])),
+  ...Object.fromEntries(PROTOCOLS.flatMap((p) => Object.entries(p.settings).map(([name, s]) => [name, protocolSetting(name, s, p.name === chosen)]))),
   PIPELINE_CONNECT_TIMEOUT_MS: integer(1, MAX_TIMER_MS, "a positive whole number of milliseconds", "how long to wait for the pipeline to accept a call, e.g. 3000").default(3000),
   PIPELINE_DOWN_ACTION: oneOf(["message", "ring"], "what to do when the pipeline cannot be reached as a call arrives: message answers, plays a short apology and hangs up; ring leaves the call ringing (to voicemail or another device)").default("message"),
   PIPELINE_DROP_ACTION: oneOf(["hangup", "reconnect"], "what to do when the pipeline drops mid-call: hangup ends the call; reconnect dials again and sends a fresh start").default("hangup"),
@@ -231,7 +242,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadConfi
     ? { RINGCENTRAL_CLIENT_ID: clientId.optional(), RINGCENTRAL_CLIENT_SECRET: clientSecret.optional(), RINGCENTRAL_JWT_TOKEN: jwt.optional() }
     : { RINGCENTRAL_CLIENT_ID: clientId, RINGCENTRAL_CLIENT_SECRET: clientSecret, RINGCENTRAL_JWT_TOKEN: jwt };
   // Server URL first, then credentials: problems are listed in the order of `.env.example`.
-  const schema = z.object({ RINGCENTRAL_SERVER_URL: serverUrl, ...credentials, ...schemas() });
+  const chosen = clean(env.PIPELINE_PROTOCOL)?.toLowerCase() ?? PROTOCOLS[0].name;
+  const schema = z.object({ RINGCENTRAL_SERVER_URL: serverUrl, ...credentials, ...schemas(chosen) });
 
   const raw: Record<string, string | undefined> = {};
   for (const name of Object.keys(schema.shape)) raw[name] = clean(env[name]);
@@ -280,7 +292,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadConfi
       insecureSipTls: v.RINGCENTRAL_SIP_INSECURE_TLS,
     },
     pipeline: {
-      url: v.PIPELINE_URL,
+      url: pipelineUrl(v.PIPELINE_PROTOCOL, v),
       profile: pipelineProfile(v.PIPELINE_PROTOCOL, v),
       connectTimeoutMs: v.PIPELINE_CONNECT_TIMEOUT_MS,
       downAction: v.PIPELINE_DOWN_ACTION,
@@ -331,10 +343,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadConfi
   };
 }
 
-/** The chosen protocol's profile from its (validated) settings. */
+/** The chosen protocol's profile from its (validated) settings; unset free settings are left out. */
 function pipelineProfile(name: string, values: Record<string, unknown>): PipelineProfile {
   const protocol = protocolNamed(name)!;
-  return protocol.profile(Object.fromEntries(Object.keys(protocol.settings).map((k) => [k, String(values[k])])));
+  return protocol.profile(Object.fromEntries(Object.keys(protocol.settings).filter((k) => values[k] !== undefined).map((k) => [k, String(values[k])])));
+}
+
+/** PIPELINE_URL, or the protocol's own URL setting: never another's, as that protocol sends its key with it. */
+function pipelineUrl(name: string, values: Record<string, unknown>): string {
+  const own = protocolNamed(name)!.urlSetting;
+  return own ? String(values[own]) : String(values.PIPELINE_URL);
 }
 
 export interface DotEnvResult {
@@ -380,7 +398,7 @@ export function describeConfig(config: Config | ConfigWithOptionalCredentials): 
       jwt: rc.jwt ? `*** (${rc.jwt.length} chars)` : "(not set)",
       insecureSipTls: rc.insecureSipTls,
     },
-    pipeline: { ...config.pipeline, url: redactUrl(config.pipeline.url) },
+    pipeline: { ...config.pipeline, url: redactUrl(config.pipeline.url), profile: redactProfile(config.pipeline.profile) },
     chrome: { headless: config.chrome.headless, executablePath: config.chrome.executablePath ?? "(auto-detect)", debugPort: config.chrome.debugPort ?? "(off)" },
     http: { ...config.http },
     answer: { ...config.answer, allow: config.answer.allow.map(String), deny: config.answer.deny.map(String) },
@@ -393,4 +411,11 @@ export function describeConfig(config: Config | ConfigWithOptionalCredentials): 
     events: config.events ? { ...config.events, url: redactUrl(config.events.url), secret: "***" } : "(off: EVENTS_URL unset)",
     cluster: config.cluster ? { ...config.cluster, redisUrl: redactUrl(config.cluster.redisUrl) } : "(off: REDIS_URL unset)",
   };
+}
+
+/** The profile with its protocol's secret settings (OPENAI_API_KEY) replaced. */
+function redactProfile(profile: PipelineProfile): PipelineProfile {
+  if (!profile.options) return profile;
+  const settings = protocolNamed(profile.protocol)?.settings ?? {};
+  return { ...profile, options: Object.fromEntries(Object.entries(profile.options).map(([k, v]) => [k, settings[k]?.secret ? "***" : v])) };
 }

@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import { buildPage } from "../browser/build.ts";
 import { PageLink } from "../bridge/page-link.ts";
 import type { PageEvent } from "../bridge/page-protocol.ts";
-import { profileWantsPcmu } from "../bridge/pipeline/index.ts";
+import { profileWantsPcmu, profileWith, protocolNamed } from "../bridge/pipeline/index.ts";
 import { loadApology } from "./announcement.ts";
 import { AnswerRules } from "./answer-rules.ts";
 import { Answering } from "./answering.ts";
@@ -305,8 +305,15 @@ export class Host {
     // Chrome restarting or SIP reconnecting: a temporary state the caller should retry, not a 500.
     const { chrome, registered } = this.phone.status;
     if (!chrome || !registered) return Promise.reject(statusError(503, `the phone is not ready (${!chrome ? "Chrome is not running" : "not registered with RingCentral"}): it places no call now; retry shortly or send the request to another host`));
+    const profile = this.config.pipeline.profile;
+    // A protocol with its own home sends its key there: never to a URL from a request.
+    if (opts?.pipelineUrl && protocolNamed(profile.protocol)?.urlSetting) return Promise.reject(statusError(400, `pipelineUrl does not apply with PIPELINE_PROTOCOL=${profile.protocol}: its URL is ${protocolNamed(profile.protocol)!.urlSetting}`));
+    const checked = profileWith(profile, opts?.pipelineSettings);
+    if (Array.isArray(checked)) return Promise.reject(statusError(400, `pipelineSettings: ${checked.join("; ")}`));
     return this.outbound.placeCall(to, from, opts);
   }
+
+  // A pipeline's tool calls use act() above: the REST API's own path.
 
   hangup(callId: string, reason = "host-hangup"): Promise<void> {
     return this.lifecycle.hangup(callId, reason);

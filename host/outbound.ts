@@ -14,6 +14,8 @@ export interface PlaceCallOptions {
   pipelineUrl?: string;
   customParameters?: Record<string, string>;
   amd?: AmdRequest;
+  /** Checked against the protocol's per-call settings before the call is placed. */
+  pipelineSettings?: Record<string, string>;
 }
 
 export interface OutboundDeps {
@@ -49,7 +51,7 @@ export class Outbound {
       calls.returnSlot(slot);
       throw new Error(`the page did not start the call${e instanceof Error ? `: ${e.message}` : ""}`);
     }
-    const call = calls.add({ sipCallId: e.sipCallId, direction: "outbound", from: from ?? this.d.extensionNumber(), to, slot, pipelineUrl: opts.pipelineUrl, customParameters: opts.customParameters });
+    const call = calls.add({ sipCallId: e.sipCallId, direction: "outbound", from: from ?? this.d.extensionNumber(), to, slot, pipelineUrl: opts.pipelineUrl, customParameters: opts.customParameters, pipelineSettings: opts.pipelineSettings });
     this.d.log.info({ call: call.id, to, amd: opts.amd?.mode }, "call: dialling");
     const stream = this.d.streams.create(call, slot);
     call.stream = stream;

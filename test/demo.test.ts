@@ -36,6 +36,26 @@ describe("npm run demo", () => {
     expectAudioBothWays(await runDemo(process.execPath, ["--import", "tsx", "host/demo.ts"]));
   });
 
+  it("--agent=openai: the connector greets, stops when the caller talks over it, truncates to what was heard, hangs up with its tool", async () => {
+    const out = await runDemo(process.execPath, ["--import", "tsx", "host/demo.ts", "--agent=openai"], { OPENAI_API_KEY: "sk-from-the-environment-never-used" });
+    expect(out.code, out.stdout).toBe(0);
+    expect(out.stdout).toMatch(/answered:\s+yes \(codec PCMU\)/);
+    const heard = Number(out.stdout.match(/greeting heard:\s+(\d+) ms of 4000 ms/)?.[1]);
+    expect(heard).toBeGreaterThan(300);
+    expect(heard).toBeLessThan(3700);
+    const truncated = Number(out.stdout.match(/truncate:\s+audio_end_ms (\d+)/)?.[1]);
+    expect(Math.abs(truncated - heard)).toBeLessThanOrEqual(30);
+    expect(out.stdout).toMatch(/barge-in:\s+\d+ ms from speech_started/);
+    expect(out.stdout).toMatch(/hang_up tool:\s+the agent ended the call/);
+    expect(out.stdout).not.toContain("sk-");
+  });
+
+  it("an unknown --agent is a clear error", async () => {
+    const out = await runDemo(process.execPath, ["--import", "tsx", "host/demo.ts", "--agent=claude"]);
+    expect(out.code).toBe(2);
+    expect(out.stdout).toMatch(/--agent=claude is not known: use --agent=echo \(the default\) or --agent=openai/);
+  });
+
   // Headful Chrome (HEADLESS=false) in a virtual X display, as in the debug image. CI installs xvfb.
   it("headful under Xvfb: answers and carries audio both ways", async () => {
     const out = await runDemo("xvfb-run", ["-a", process.execPath, "--import", "tsx", "host/demo.ts"], { HEADLESS: "false" });

@@ -50,6 +50,10 @@ describe("the documented example protocol", () => {
       onHangup() {},
       onDropped() {},
       onBadMessage() {},
+      playout: { pushedSamples: 0, playedSamples: 0, playingSamples: () => 0 },
+      onCallAction: async () => {},
+      onTranscript() {},
+      onNote() {},
     });
     await session.open({ callSid: "s-1", accountId: "a", from: "+1", to: "+2", direction: "inbound", customParameters: {} });
     session.sendCallerAudio(new Int16Array(160));

@@ -146,6 +146,7 @@ export class Call {
       },
       heard: this.peer?.recorder?.stats() ?? null,
       dtmf: this.dtmf.map((d) => ({ ...d })),
+      dtmfHeard: this.peer?.heardDtmf.digits.map((d) => ({ ...d })) ?? [],
       sip: {
         connectionId: this.leg?.conn.id ?? null,
         connectionOpen: this.leg?.conn.open ?? null,

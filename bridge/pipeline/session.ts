@@ -18,7 +18,22 @@ export interface StreamInfo {
   customParameters: Record<string, string>;
 }
 
+/** Call control a pipeline asks for as a tool (openai-realtime): what the REST API does to a call. */
+export type PipelineCallAction = { kind: "hangup" } | { kind: "dtmf"; digits: string } | { kind: "transfer"; target: string; mode: "blind" | "warm" };
+
+/** Where the call's playout stands, in samples since the call's start (bridge/playout.ts). */
+export interface PlayoutPosition {
+  /** Samples pushed so far: where the next pushed sample will play. */
+  readonly pushedSamples: number;
+  /** Samples the page has consumed (played to the caller), as of its last report. */
+  readonly playedSamples: number;
+  /** Samples played by now: the last report plus the time since, at most what the page holds. */
+  playingSamples(): number;
+}
+
 export interface PipelineHandlers {
+  /** What has been pushed and played so far (a barge-in truncates the agent's item to what was heard). */
+  readonly playout: PlayoutPosition;
   /** Agent audio, PCM16 at the stream's sample rate. */
   onAudio(pcm: Int16Array): void;
   onMark(name: string): void;
@@ -31,6 +46,12 @@ export interface PipelineHandlers {
   onDropped(drop: PipelineDrop): void;
   /** A message that could not be used: logged, never fatal. */
   onBadMessage(problem: string): void;
+  /** Runs call control through the host (the REST API's code paths); rejects with why it could not. */
+  onCallAction(action: PipelineCallAction): Promise<void>;
+  /** A finished line of the conversation: logged and kept (bounded) on the call's record. */
+  onTranscript(role: "caller" | "agent", text: string): void;
+  /** Something worth a line in the call's log (no secrets, no audio). */
+  onNote(fields: Record<string, unknown>, msg: string): void;
 }
 
 export interface PipelineSession {

@@ -19,6 +19,8 @@ const FRAME_MS = 20;
 export interface PipelineOptions {
   url: string;
   connectTimeoutMs: number;
+  /** Sent with the upgrade (openai-realtime's Authorization): never logged. */
+  headers?: Record<string, string>;
   /** Heartbeat (defaults PING_INTERVAL_MS, PONG_TIMEOUT_MS); tests shorten them. */
   pingIntervalMs?: number;
   pongTimeoutMs?: number;
@@ -130,7 +132,7 @@ export class PipelineSocket {
     const shown = redactUrl(url);
     return new Promise((resolve, reject) => {
       // closeTimeout exists in ws ≥ 8.19, not yet in @types/ws.
-      const ws = new WebSocket(url, { handshakeTimeout: connectTimeoutMs, perMessageDeflate: false, maxPayload: MAX_MESSAGE_BYTES, closeTimeout: CLOSE_TIMEOUT_MS } as WebSocket.ClientOptions);
+      const ws = new WebSocket(url, { handshakeTimeout: connectTimeoutMs, perMessageDeflate: false, maxPayload: MAX_MESSAGE_BYTES, closeTimeout: CLOSE_TIMEOUT_MS, headers: this.opts.headers } as WebSocket.ClientOptions);
       const abandon = () => ws.terminate();
       const settle = () => {
         clearTimeout(timer);
@@ -157,6 +159,13 @@ export class PipelineSocket {
         // Frames are small and frequent: never wait to coalesce them.
         (ws as unknown as { _socket?: { setNoDelay?(v: boolean): void } })._socket?.setNoDelay?.(true);
         resolve(ws);
+      });
+      // A refusal (401 for a wrong key) carries its status, so the profile can say what to fix.
+      ws.once("unexpected-response", (req, res) => {
+        settle();
+        res.resume();
+        req.destroy();
+        reject(Object.assign(new Error(`pipeline ${shown} refused the connection: HTTP ${res.statusCode}`), { status: res.statusCode }));
       });
       ws.on("error", (err: Error & { code?: string }) => {
         settle();

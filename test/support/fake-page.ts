@@ -102,6 +102,7 @@ export class FakeStreams implements StreamFactory {
     let markClosed!: () => void;
     const stream = {
       stats: f.stats,
+      transcript: [],
       whenClosed: new Promise<void>((r) => (markClosed = r)),
       get isClosed() {
         return closed;

@@ -9,6 +9,7 @@ import { randomInt } from "node:crypto";
 import { opusCodec, pcmuCodec, type AudioCodec } from "./codec.ts";
 import { createSource, preloadSpec } from "./source.ts";
 import { CallerVoice, DEFAULT_DTMF_TIMING, Rfc4733Events, newDigits, type DtmfMode, type DtmfTiming, type SentDigit } from "./dtmf.ts";
+import { HeardDtmf } from "./dtmf-heard.ts";
 import { Recorder } from "./recorder.ts";
 import { pacer } from "./pacer.ts";
 
@@ -40,6 +41,9 @@ export class CallerPeer {
   private events: Rfc4733Events | undefined;
   /** The negotiated telephone-event payload type (8000 Hz clock), if any. */
   private eventPayloadType: number | undefined;
+  private readonly receivedEventTypes = new Set<number>();
+  /** Keys the far end pressed (RFC 4733 packets received). */
+  readonly heardDtmf = new HeardDtmf();
   private frame: Float32Array | undefined;
   private pcm: Int16Array | undefined;
   private seq = randomInt(0, 0xffff);
@@ -215,6 +219,8 @@ export class CallerPeer {
     this.voice = new CallerVoice(createSource(this.playSpec, this.codec.rate), this.codec.rate);
     const te = this.transceiver.codecs.find((c) => /telephone-event/i.test(c.mimeType) && c.clockRate === 8000);
     this.eventPayloadType = te?.payloadType;
+    // The far end sends its keys with the payload types of either offer: all telephone-event ones.
+    for (const c of this.transceiver.codecs) if (/telephone-event/i.test(c.mimeType)) this.receivedEventTypes.add(c.payloadType);
     this.events = new Rfc4733Events(8000, FRAME_MS);
     // ICE+DTLS may come up before the codec is known (the page's offer, our answer still gathering).
     if (this.connectedAtMs !== undefined) this.startSending();
@@ -232,6 +238,7 @@ export class CallerPeer {
   }
 
   private onRtp(rtp: RtpPacket): void {
+    if (this.receivedEventTypes.has(rtp.header.payloadType)) return this.heardDtmf.push(rtp.header.timestamp, rtp.payload);
     const decoder = this.decoderFor(rtp.header.payloadType);
     if (!decoder || !this.recorder) return;
     this.recorder.push(rtp.header.sequenceNumber, rtp.header.timestamp, decoder.decode(rtp.payload));
