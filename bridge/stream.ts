@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import type { CallRecorder, Recording } from "./call-recorder.ts";
 import { DtmfDetector } from "./dtmf-detector.ts";
 import { MediaKind } from "./page-frames.ts";
+import type { UplinkMode } from "./page-protocol.ts";
 import type { PageLink } from "./page-link.ts";
 import { Playout } from "./playout.ts";
 import type { PlayoutProbeView, SessionProbeView } from "./probe.ts";
@@ -15,6 +16,8 @@ export interface StreamOptions {
   maxQueueMs: number;
   /** On a mid-call drop: dial again and send a fresh start, instead of ending the call. */
   reconnect: boolean;
+  /** fast: the pipeline (and DTMF detection) takes the page's fast uplink frames once they come; the recording keeps the worklet's. */
+  uplink?: UplinkMode;
   /** Heartbeat overrides (bridge/pipeline/socket.ts has the defaults); tests shorten them. */
   pingIntervalMs?: number;
   pongTimeoutMs?: number;
@@ -35,6 +38,8 @@ export interface StreamStats {
   droppedDtmf: number;
   /** How the pipeline's connections ended when the host did not close them. */
   drops: Record<DropKind, number>;
+  /** UPLINK=fast: frames the fast uplink sent, gaps in the caller's RTP it filled with silence, and how much silence. */
+  uplink: { mode: UplinkMode; fastFrames: number; gaps: number; gapMs: number };
 }
 
 export interface StreamEvents {
@@ -82,7 +87,9 @@ export class CallStream {
   readonly whenClosed = new Promise<void>((resolve) => (this.markClose = resolve));
   private info: StreamInfo | undefined;
   private readonly announcements: Array<{ mark: string; resolve(): void }> = [];
-  readonly stats: StreamStats = { callerFrames: 0, agentSamples: 0, playedSamples: 0, marksPlayed: 0, underruns: 0, badMessages: 0, dtmfIn: "", reconnects: 0, droppedCallerFrames: 0, droppedDtmf: 0, drops: { closed: 0, unresponsive: 0, "too-big": 0 } };
+  readonly stats: StreamStats = { callerFrames: 0, agentSamples: 0, playedSamples: 0, marksPlayed: 0, underruns: 0, badMessages: 0, dtmfIn: "", reconnects: 0, droppedCallerFrames: 0, droppedDtmf: 0, drops: { closed: 0, unresponsive: 0, "too-big": 0 }, uplink: { mode: "buffered", fastFrames: 0, gaps: 0, gapMs: 0 } };
+  /** Fast uplink frames arrived: the pipeline takes those, no longer the worklet's (until then the worklet's carry silence). */
+  private fastFlowing = false;
 
   constructor(
     private readonly link: PageLink,
@@ -115,12 +122,31 @@ export class CallStream {
     this.link.onCallerFrames(this.slot, (header, pcm) => {
       if (this.closed) return;
       this.stats.callerFrames++;
-      this.dtmf.push(pcm);
-      this.tap?.(pcm);
-      if (this.session && !this.session.sendCallerAudio(pcm)) this.onCallerFrameDropped();
+      if (!this.fastFlowing) this.toPipeline(pcm);
       const before = this.playout.playedSamples;
       this.playout.onCallerFrame(header);
       if (this.recorder) this.recordFrame(pcm, before, this.playout.playedSamples);
+    });
+    if (opts.uplink === "fast") this.listenFast(sampleRate);
+  }
+
+  /** The caller's audio on its way to the pipeline: DTMF detection, the tap, then the pipeline. */
+  private toPipeline(pcm: Int16Array): void {
+    this.dtmf.push(pcm);
+    this.tap?.(pcm);
+    if (this.session && !this.session.sendCallerAudio(pcm)) this.onCallerFrameDropped();
+  }
+
+  private listenFast(sampleRate: number): void {
+    const up = this.stats.uplink;
+    up.mode = "fast";
+    this.link.onFastFrames(this.slot, (header, pcm) => {
+      if (this.closed) return;
+      this.fastFlowing = true;
+      up.fastFrames++;
+      up.gaps = header.gaps;
+      up.gapMs = Math.round((header.gapSamples * 1000) / sampleRate);
+      this.toPipeline(pcm);
     });
   }
 
@@ -294,6 +320,7 @@ export class CallStream {
     this.closed = true;
     this.markClose();
     this.link.onCallerFrames(this.slot, undefined);
+    this.link.onFastFrames(this.slot, undefined);
     this.stats.playedSamples = this.playout.playedSamples;
     this.stats.underruns = this.playout.underruns;
     this.playout.close();

@@ -12,6 +12,7 @@ export class AudioGraph {
     readonly ctx: AudioContext,
     private readonly hub: AudioWorkletNode,
     private readonly dests: MediaStreamAudioDestinationNode[],
+    private readonly worker: Worker,
   ) {}
 
   static async create(opts: { sampleRate: number; slots: number; workletUrl: string; workerUrl: string; mediaUrl: string }): Promise<AudioGraph> {
@@ -46,7 +47,12 @@ export class AudioGraph {
     });
     worker.postMessage({ type: "init", url: opts.mediaUrl, port: channel.port2 }, [channel.port2]);
     await Promise.all([ctx.resume(), mediaOpen]);
-    return new AudioGraph(ctx, hub, dests);
+    return new AudioGraph(ctx, hub, dests, worker);
+  }
+
+  /** The fast uplink's frames (browser/uplink-tap.ts) go out on the media worker's socket too. */
+  connectUplink(port: MessagePort): void {
+    this.worker.postMessage({ type: "uplink", port }, [port]);
   }
 
   /** The track the call sends: a clone, because the WebPhone stops its tracks when a call ends. */

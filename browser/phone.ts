@@ -9,6 +9,7 @@ import type OutboundCallSession from "ringcentral-web-phone/call-session/outboun
 import type { Command, PageEvent, PreferredCodec } from "../bridge/page-protocol.ts";
 import type { AudioGraph } from "./audio-graph.ts";
 import { SipWatch } from "./sip-watch.ts";
+import type { UplinkTap } from "./uplink-tap.ts";
 
 type Emit = (event: PageEvent) => void;
 
@@ -64,6 +65,7 @@ export class Phone {
     private readonly emit: Emit,
     private readonly graph: () => AudioGraph,
     private readonly codec: () => PreferredCodec,
+    private readonly uplink: () => UplinkTap | undefined = () => undefined,
   ) {}
 
   async register(cmd: Extract<Command, { type: "register" }>): Promise<void> {
@@ -172,6 +174,8 @@ export class Phone {
     if (cs.audioElement) cs.audioElement.muted = true;
     const receiver = pc.getReceivers().find((r) => r.track.kind === "audio");
     if (receiver) this.graph().attachCaller(slot, receiver.track);
+    // UPLINK=fast: the pipeline's audio straight from RTP; Chrome's path above stays as it was.
+    if (receiver) this.tapUplink(cs, receiver, slot);
     this.graph().activate(slot);
     const connected = () => {
       if (pc.connectionState !== "connected") return false;
@@ -183,6 +187,14 @@ export class Phone {
         if (connected() || pc.connectionState === "closed" || pc.connectionState === "failed") pc.removeEventListener("connectionstatechange", onChange);
       };
       pc.addEventListener("connectionstatechange", onChange);
+    }
+  }
+
+  private tapUplink(cs: CallSession, receiver: RTCRtpReceiver, slot: number): void {
+    try {
+      this.uplink()?.attach(receiver, slot);
+    } catch (err) {
+      this.emit({ type: "log", level: "warn", msg: `fast uplink not attached, the caller's audio takes the buffered path: ${String(err)}`, sipCallId: cs.callId });
     }
   }
 

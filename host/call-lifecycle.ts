@@ -108,6 +108,7 @@ export class CallLifecycle {
     // Each stream's counters once, as it closes (a failed transfer gives a call a second stream).
     const m = this.d.metrics;
     m.underruns.inc(stream.stats.underruns);
+    m.uplinkGaps.inc(stream.stats.uplink.gaps);
     m.pipelineBadMessages.inc(stream.stats.badMessages);
     for (const [kind, n] of Object.entries(stream.stats.drops)) if (n) m.pipelineFailures.inc({ kind }, n);
     this.pendingWrites.add(saved);
