@@ -46,7 +46,7 @@ async function handle(cmd: Command): Promise<void> {
       mediaUrl: `${wsBase}/media?token=${encodeURIComponent(token)}`,
     });
     if (cmd.uplink === "fast") {
-      if (UplinkTap.supported) uplink = new UplinkTap("/uplink.worker.js", (port) => graph!.connectUplink(port), graph.ctx.sampleRate);
+      if (UplinkTap.supported) uplink = new UplinkTap("/uplink.worker.js", (port) => graph!.connectUplink(port), graph.ctx.sampleRate, (why) => emit({ type: "log", level: "warn", msg: `fast uplink worker: ${why}` }));
       else emit({ type: "log", level: "warn", msg: "UPLINK=fast: this Chrome has no RTCRtpScriptTransform, the caller's audio takes the buffered path" });
     }
     emit({ type: "ready", sampleRate: graph.ctx.sampleRate, userAgent: navigator.userAgent });

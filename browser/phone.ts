@@ -155,6 +155,7 @@ export class Phone {
       }
       stream.addTrack(this.graph().agentTrack(slot));
       const pc = cs.rtcPeerConnection;
+      if (this.uplink()) this.tapBeforeRemoteSdp(cs, pc, slot);
       const codec = this.codec();
       for (const method of ["createAnswer", "createOffer"] as const) {
         const original = pc[method].bind(pc) as (o?: RTCOfferOptions) => Promise<RTCSessionDescriptionInit>;
@@ -174,8 +175,6 @@ export class Phone {
     if (cs.audioElement) cs.audioElement.muted = true;
     const receiver = pc.getReceivers().find((r) => r.track.kind === "audio");
     if (receiver) this.graph().attachCaller(slot, receiver.track);
-    // UPLINK=fast: the pipeline's audio straight from RTP; Chrome's path above stays as it was.
-    if (receiver) this.tapUplink(cs, receiver, slot);
     this.graph().activate(slot);
     const connected = () => {
       if (pc.connectionState !== "connected") return false;
@@ -188,6 +187,24 @@ export class Phone {
       };
       pc.addEventListener("connectionstatechange", onChange);
     }
+  }
+
+  /**
+   * UPLINK=fast: the tap goes on the call's audio receiver just before the far end's SDP is
+   * applied (the WebPhone's addTrack made the receiver, no RTP has come). Chrome 156 runs no
+   * transform set later: not after packets came, and not from the `track` event of a receiver
+   * that addTrack made (frames never reach the worker). Chrome's own path stays as it was.
+   */
+  private tapBeforeRemoteSdp(cs: CallSession, pc: RTCPeerConnection, slot: number): void {
+    const original = pc.setRemoteDescription.bind(pc);
+    pc.setRemoteDescription = ((description: RTCSessionDescriptionInit) => {
+      for (const t of pc.getTransceivers()) if (t.receiver.track.kind === "audio") this.tapUplink(cs, t.receiver, slot);
+      return original(description);
+    }) as never;
+    // A receiver the far end's SDP made (no local track paired with it): its `track` event is early enough.
+    pc.addEventListener("track", (e) => {
+      if (e.track.kind === "audio") this.tapUplink(cs, e.receiver, slot);
+    });
   }
 
   private tapUplink(cs: CallSession, receiver: RTCRtpReceiver, slot: number): void {

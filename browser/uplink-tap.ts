@@ -11,14 +11,18 @@ declare class RTCRtpScriptTransform {
 
 export class UplinkTap {
   private readonly worker: Worker;
+  private readonly tapped = new WeakSet<RTCRtpReceiver>();
 
   /** `connect` hands the media worker one end of the channel the tap's frames go through. */
   constructor(
     workerUrl: string,
     connect: (port: MessagePort) => void,
     private readonly sampleRate: number,
+    onError: (why: string) => void,
   ) {
     this.worker = new Worker(workerUrl);
+    // A worker that fails to load or throws takes the tap with it: said, not silent.
+    this.worker.onerror = (e) => onError(`${e.message} (${e.filename}:${e.lineno})`);
     const channel = new MessageChannel();
     connect(channel.port1);
     this.worker.postMessage({ type: "port", port: channel.port2 }, [channel.port2]);
@@ -29,10 +33,12 @@ export class UplinkTap {
   }
 
   /**
-   * Taps a call's audio receiver. Chrome lets an RTCRtpScriptTransform be set at any time; frames
-   * that arrived before go by untapped (the host takes the worklet's capture until the first fast frame).
+   * Taps a call's audio receiver, once (a re-INVITE keeps the tap). It must be set before any
+   * RTP arrives (browser/phone.ts says when): Chrome never runs a transform set later.
    */
   attach(receiver: RTCRtpReceiver, slot: number): void {
+    if (this.tapped.has(receiver)) return;
+    this.tapped.add(receiver);
     const codecs: Record<number, string> = {};
     for (const c of receiver.getParameters().codecs ?? []) codecs[c.payloadType] = c.mimeType;
     const options: TapOptions = { slot, sampleRate: this.sampleRate, codecs };
