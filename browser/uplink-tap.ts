@@ -39,9 +39,7 @@ export class UplinkTap {
   attach(receiver: RTCRtpReceiver, slot: number): void {
     if (this.tapped.has(receiver)) return;
     this.tapped.add(receiver);
-    const codecs: Record<number, string> = {};
-    for (const c of receiver.getParameters().codecs ?? []) codecs[c.payloadType] = c.mimeType;
-    const options: TapOptions = { slot, sampleRate: this.sampleRate, codecs };
+    const options: TapOptions = { slot, sampleRate: this.sampleRate };
     (receiver as RTCRtpReceiver & { transform: RTCRtpScriptTransform | null }).transform = new RTCRtpScriptTransform(this.worker, options);
   }
 }

@@ -31,8 +31,6 @@ export interface TapOptions {
   slot: number;
   /** The pipeline's rate (the page's AudioContext rate). */
   sampleRate: number;
-  /** Payload type → MIME type, from the receiver's parameters when the transform was set. */
-  codecs: Record<number, string>;
 }
 declare const self: {
   onmessage: ((e: MessageEvent<{ type: "port"; port: MessagePort }>) => void) | null;
@@ -85,9 +83,14 @@ class Tap {
   private lane: UplinkLane | undefined;
   private resampler: Resampler | undefined;
   private decoder: AudioDecoder | undefined;
-  /** Opus decodes finish out of line: what was released waits here, in order, for its audio. */
-  private readonly pending: Array<{ id: number; ticks: number; pcm?: Float32Array; gap?: boolean }> = [];
-  private nextId = 1;
+  /**
+   * Opus decodes finish out of line: what was released waits here, in order, for its audio. A
+   * decoder gives its outputs in decode order, one per packet (their timestamps are its own count
+   * of samples, not the chunks'), so each output belongs to the oldest packet still without audio.
+   */
+  private readonly pending: Array<{ ticks: number; pcm?: Float32Array }> = [];
+  /** Position of the next chunk, in µs of the audio decoded so far (EncodedAudioChunk wants one). */
+  private chunkUs = 0;
   private holdTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly framer: Framer;
 
@@ -97,7 +100,8 @@ class Tap {
 
   packet(meta: FrameMeta, ts: number, bytes: Uint8Array): void {
     const pt = meta.payloadType ?? -1;
-    const mime = meta.mimeType ?? this.opts.codecs[pt] ?? STATIC_TYPES[pt] ?? "";
+    // Chrome's metadata names the codec; the static payload types are the fallback.
+    const mime = meta.mimeType ?? STATIC_TYPES[pt] ?? "";
     const codec: Codec | undefined = /opus/i.test(mime) ? "opus" : /pcmu/i.test(mime) ? "PCMU" : /pcma/i.test(mime) ? "PCMA" : undefined;
     if (!codec) {
       // telephone-event or comfort noise in place of audio: the timestamps it skips are no loss.
@@ -146,9 +150,9 @@ class Tap {
       this.resampler!.push(f, this.framer.put);
       return;
     }
-    const id = this.nextId++;
-    this.pending.push({ id, ticks: p.ticks });
-    this.decoder!.decode(new EncodedAudioChunk({ type: "key", timestamp: id, data: p.payload }));
+    this.pending.push({ ticks: p.ticks });
+    this.decoder!.decode(new EncodedAudioChunk({ type: "key", timestamp: this.chunkUs, data: p.payload }));
+    this.chunkUs += Math.round((p.ticks * 1e6) / 48000);
   }
 
   private gap(ticks: number, counted: boolean): void {
@@ -158,22 +162,16 @@ class Tap {
       this.framer.gapSamples += Math.round((ticks * rate) / this.resampler!.inRate);
     }
     if (this.codec === "opus") {
-      this.pending.push({ id: 0, ticks, pcm: new Float32Array(ticks), gap: true });
+      this.pending.push({ ticks, pcm: new Float32Array(ticks) });
       this.drain();
     } else this.resampler!.push(new Float32Array(ticks), this.framer.put);
   }
 
   private decoded(data: AudioData): void {
-    const entry = this.pending.find((p) => p.id === data.timestamp);
+    const entry = this.pending.find((p) => !p.pcm);
     if (entry) {
-      const pcm = new Float32Array(data.numberOfFrames);
-      data.copyTo(pcm, { planeIndex: 0, format: "f32-planar" });
-      // Packets before it the decoder gave nothing for become silence of their length.
-      for (const p of this.pending) {
-        if (p === entry) break;
-        p.pcm ??= new Float32Array(p.ticks);
-      }
-      entry.pcm = pcm;
+      entry.pcm = new Float32Array(data.numberOfFrames);
+      data.copyTo(entry.pcm, { planeIndex: 0, format: "f32-planar" });
     }
     data.close();
     this.drain();
