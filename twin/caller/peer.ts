@@ -69,6 +69,10 @@ export class CallerPeer {
   packetsLost = 0;
   /** RTP packets the impaired link delayed. */
   packetsDelayed = 0;
+  /** RTP packets that went out after a later one (the delays reordered them). */
+  packetsReordered = 0;
+  /** Sequence number of the latest packet sent, in sequence order. */
+  private newestSentSeq: number | undefined;
 
   constructor(private readonly playSpec: string, codecs: CallerCodec[] = ["opus", "PCMU"]) {
     // Decode any WAV now, for every rate the call may end up at, not once it is sending.
@@ -157,8 +161,8 @@ export class CallerPeer {
     this.link = link;
   }
 
-  linkJSON(): LinkImpairment & { packetsLost: number; packetsDelayed: number } {
-    return { ...this.link, packetsLost: this.packetsLost, packetsDelayed: this.packetsDelayed };
+  linkJSON(): LinkImpairment & { packetsLost: number; packetsDelayed: number; packetsReordered: number } {
+    return { ...this.link, packetsLost: this.packetsLost, packetsDelayed: this.packetsDelayed, packetsReordered: this.packetsReordered };
   }
 
   /** Never send RTP again, and send no BYE: the media source died. */
@@ -295,9 +299,15 @@ export class CallerPeer {
     const { lossRate, delayMs } = this.link;
     if (lossRate > 0 && Math.random() < lossRate) return void this.packetsLost++;
     const delay = delayMs.max > 0 ? delayMs.min + Math.random() * (delayMs.max - delayMs.min) : 0;
-    if (delay <= 0) return void this.transceiver.sender.sendRtp(packet).catch(() => {});
+    const send = () => {
+      const ahead = this.newestSentSeq === undefined ? 1 : (sequenceNumber - this.newestSentSeq) & 0xffff;
+      if (ahead >= 0x8000) this.packetsReordered++;
+      else this.newestSentSeq = sequenceNumber;
+      void this.transceiver.sender.sendRtp(packet).catch(() => {});
+    };
+    if (delay <= 0) return send();
     // Each packet on its own timer: a spread over 20 ms reorders them, as a real network does.
     this.packetsDelayed++;
-    setTimeout(() => void this.transceiver.sender.sendRtp(packet).catch(() => {}), delay);
+    setTimeout(send, delay);
   }
 }
