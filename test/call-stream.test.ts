@@ -234,3 +234,31 @@ describe("bounds", () => {
     expect(names.at(-1)).toBe(`m${MAX_PENDING_MARKS - 1}`);
   });
 });
+
+describe("UPLINK=fast", () => {
+  const pcm = (v: number) => new Int16Array(160).fill(v);
+
+  it("the worklet's frames carry the caller until the first fast frame, then only fast frames do", async () => {
+    const { link, stream } = await setup({ uplink: "fast" });
+    const heard: number[] = [];
+    stream.tap = (frame) => heard.push(frame[0]);
+    link.frame(0, pcm(1));
+    link.fastFrame(0, pcm(2), 1, 160);
+    link.frame(0, pcm(1));
+    link.fastFrame(0, pcm(3), 1, 160);
+    expect(heard).toEqual([1, 2, 3]);
+    // The worklet's frames still count (they drive playout and the recording).
+    expect(stream.stats.callerFrames).toBe(2);
+    expect(stream.stats.uplink).toEqual({ mode: "fast", fastFrames: 2, gaps: 1, gapMs: 20 });
+  });
+
+  it("buffered (the default) takes no fast frames", async () => {
+    const { link, stream } = await setup();
+    const heard: number[] = [];
+    stream.tap = (frame) => heard.push(frame[0]);
+    link.fastFrame(0, pcm(2));
+    link.frame(0, pcm(1));
+    expect(heard).toEqual([1]);
+    expect(stream.stats.uplink).toEqual({ mode: "buffered", fastFrames: 0, gaps: 0, gapMs: 0 });
+  });
+});
