@@ -16,7 +16,7 @@ export interface StreamOptions {
   maxQueueMs: number;
   /** On a mid-call drop: dial again and send a fresh start, instead of ending the call. */
   reconnect: boolean;
-  /** fast: the pipeline (and DTMF detection) takes the page's fast uplink frames once they come; the recording keeps the worklet's. */
+  /** fast: the pipeline (and the AMD tap) take the page's fast uplink frames once they come; DTMF detection and the recording keep the worklet's. */
   uplink?: UplinkMode;
   /** Heartbeat overrides (bridge/pipeline/socket.ts has the defaults); tests shorten them. */
   pingIntervalMs?: number;
@@ -122,6 +122,8 @@ export class CallStream {
     this.link.onCallerFrames(this.slot, (header, pcm) => {
       if (this.closed) return;
       this.stats.callerFrames++;
+      // DTMF is heard in Chrome's rendering in both modes: the fast uplink makes a telephone-event span silence.
+      this.dtmf.push(pcm);
       if (!this.fastFlowing) this.toPipeline(pcm);
       const before = this.playout.playedSamples;
       this.playout.onCallerFrame(header);
@@ -130,9 +132,8 @@ export class CallStream {
     if (opts.uplink === "fast") this.listenFast(sampleRate);
   }
 
-  /** The caller's audio on its way to the pipeline: DTMF detection, the tap, then the pipeline. */
+  /** The caller's audio on its way to the pipeline: the tap (AMD), then the pipeline. */
   private toPipeline(pcm: Int16Array): void {
-    this.dtmf.push(pcm);
     this.tap?.(pcm);
     if (this.session && !this.session.sendCallerAudio(pcm)) this.onCallerFrameDropped();
   }

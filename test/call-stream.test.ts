@@ -252,6 +252,16 @@ describe("UPLINK=fast", () => {
     expect(stream.stats.uplink).toEqual({ mode: "fast", fastFrames: 2, gaps: 1, gapMs: 20 });
   });
 
+  it("DTMF is still detected in the worklet's frames once fast frames flow", async () => {
+    const { link, stream } = await setup({ uplink: "fast" });
+    link.fastFrame(0, pcm(0));
+    // "5" (770 + 1336 Hz), 80 ms at -10 dBFS, then silence: in the worklet's frames only.
+    const tone = Int16Array.from({ length: 640 }, (_, i) => Math.round(10362 * (Math.sin((2 * Math.PI * 770 * i) / 8000) + Math.sin((2 * Math.PI * 1336 * i) / 8000))));
+    for (let i = 0; i < tone.length; i += 160) link.frame(0, tone.subarray(i, i + 160));
+    for (let i = 0; i < 5; i++) link.frame(0, pcm(0));
+    expect(stream.stats.dtmfIn).toBe("5");
+  });
+
   it("buffered (the default) takes no fast frames", async () => {
     const { link, stream } = await setup();
     const heard: number[] = [];
