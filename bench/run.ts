@@ -33,6 +33,8 @@ const argValue = (name: string) => process.argv.find((a) => a.startsWith(`--${na
 /** `--only=latency,clear,cost,stream,launch,sip,demo` and `--profiles=mulaw,l16-16000`: run a part (for investigating). */
 const ONLY = argValue("only")?.split(",");
 const PROFILE_FILTER = argValue("profiles")?.split(",");
+/** `--uplink=fast` benches the fast uplink (UPLINK=fast) instead of the default, buffered. */
+const UPLINK = argValue("uplink");
 const runs = (phase: string) => !ONLY || ONLY.includes(phase);
 
 const P = paramsFor(QUICK);
@@ -49,7 +51,7 @@ async function main(): Promise<void> {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const git = gitState();
   progress(`commit ${git.commit}${git.dirty.length ? ` + uncommitted changes in ${git.dirty.join(", ")}` : ""}`);
-  progress(`${QUICK ? "quick" : "full"} run on ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GB`);
+  progress(`${QUICK ? "quick" : "full"} run${UPLINK ? ` with UPLINK=${UPLINK}` : ""} on ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GB`);
   const s = (stack = await Stack.start({ host: HOST_LOG, twin: TWIN_LOG }));
   progress(`twin pid ${s.twin.pid}, pipeline pid ${s.pipeline.pid} (clock skew ${s.pipeline.clockSkewMs.toFixed(2)} ms)`);
   installProbes();
@@ -62,7 +64,7 @@ async function main(): Promise<void> {
   let sip: SipResult | undefined;
   for (const profile of PROFILES.filter((p) => !PROFILE_FILTER || PROFILE_FILTER.includes(p.name))) {
     // 16 calls streaming in phase 5: the default MAX_CONCURRENT_CALLS (8) would leave the rest ringing.
-    const { host, cache } = s.newHost(profile, { MAX_CONCURRENT_CALLS: String(Math.max(8, ...P.streamCalls)) });
+    const { host, cache } = s.newHost(profile, { MAX_CONCURRENT_CALLS: String(Math.max(8, ...P.streamCalls)), ...(UPLINK && { UPLINK }) });
     await host.start();
     await sleep(1000);
     const r: ProfileResults = { profile: profile.name };

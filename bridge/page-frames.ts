@@ -16,10 +16,50 @@ export const enum MediaKind {
   Agent = 2,
   /** Host → page: drop everything queued for a slot (barge-in). */
   Clear = 3,
+  /**
+   * Page → host: 20 ms of the caller's audio decoded straight from RTP (the fast uplink), ahead
+   * of Chrome's jitter buffer. Same layout as Caller, but the counters are the uplink's own.
+   */
+  CallerFast = 4,
 }
 
 /** Caller frame header: kind u8, holes u8, slot u16, seq u32, consumed u32, queued u32. */
 export const UP_HEADER_BYTES = 16;
+/** Fast caller frame header: kind u8, flags u8 (0), slot u16, seq u32, gaps u32, gapSamples u32. */
+export interface FastFrameHeader {
+  slot: number;
+  /** Frames the slot's fast uplink has sent, mod 2^32: seq × frame samples is the audio sent so far. */
+  seq: number;
+  /** Gaps in the RTP stream (loss, or a packet later than one packet of hold-back) filled with silence, mod 2^32. */
+  gaps: number;
+  /** Samples of silence those gaps filled, mod 2^32. */
+  gapSamples: number;
+}
+
+export function newFastHeader(): FastFrameHeader {
+  return { slot: 0, seq: 0, gaps: 0, gapSamples: 0 };
+}
+
+/** Page side: stamps a fast caller frame's header (the PCM follows at UP_HEADER_BYTES). */
+export function writeFastHeader(view: DataView, slot: number, seq: number, gaps: number, gapSamples: number): void {
+  view.setUint8(0, MediaKind.CallerFast);
+  view.setUint8(1, 0);
+  view.setUint16(2, slot, true);
+  view.setUint32(4, seq >>> 0, true);
+  view.setUint32(8, gaps >>> 0, true);
+  view.setUint32(12, gapSamples >>> 0, true);
+}
+
+/** Host side: true and `into` filled when `view` holds a fast caller frame. */
+export function readFastHeader(view: DataView, into: FastFrameHeader): boolean {
+  if (view.byteLength < UP_HEADER_BYTES || view.getUint8(0) !== MediaKind.CallerFast) return false;
+  into.slot = view.getUint16(2, true);
+  into.seq = view.getUint32(4, true);
+  into.gaps = view.getUint32(8, true);
+  into.gapSamples = view.getUint32(12, true);
+  return true;
+}
+
 /** Host → page header: kind u8, flags u8 (0), slot u16, reserved u32 (0). */
 export const DOWN_HEADER_BYTES = 8;
 /** Slots a frame header can name: `slot` is a u16 (MAX_CONCURRENT_CALLS is bounded by it). */

@@ -5,9 +5,18 @@ import { WebSocketServer, type WebSocket } from "ws";
 import type { Logger } from "pino";
 import { createBoundedServer, guardSocket, refuseSocket } from "./http-bounds.ts";
 import { parsePageEvent } from "./page-events.ts";
-import { DOWN_HEADER_BYTES, MediaKind, UP_HEADER_BYTES, newCallerHeader, readCallerHeader, writeDownHeader, type CallerFrameHeader } from "./page-frames.ts";
+import { DOWN_HEADER_BYTES, MediaKind, UP_HEADER_BYTES, newCallerHeader, newFastHeader, readCallerHeader, readFastHeader, writeDownHeader, type CallerFrameHeader, type FastFrameHeader } from "./page-frames.ts";
 import type { Command, PageEvent } from "./page-protocol.ts";
 import { secretEquals } from "./secret-equal.ts";
+
+/**
+ * A caller frame's PCM. ws may hand out a Buffer at an odd offset in a pooled ArrayBuffer: copy
+ * only then. A trailing odd byte is no sample (copied whole, it made Int16Array throw).
+ */
+function callerPcm(data: Buffer): Int16Array {
+  const body = data.subarray(UP_HEADER_BYTES, UP_HEADER_BYTES + ((data.byteLength - UP_HEADER_BYTES) & ~1));
+  return body.byteOffset % 2 === 0 ? new Int16Array(body.buffer, body.byteOffset, body.byteLength >> 1) : new Int16Array(Uint8Array.from(body).buffer);
+}
 
 /** The page's scripts by file name (browser/build.ts makes them). */
 export type PageBundle = Readonly<Record<string, string>>;
@@ -17,6 +26,8 @@ export type RequestCommand = DistributiveOmit<Extract<Command, { requestId: stri
 
 /** `header` is reused for the next frame: read it, do not keep it. */
 export type CallerFrameHandler = (header: CallerFrameHeader, pcm: Int16Array) => void;
+/** `header` is reused for the next frame: read it, do not keep it. */
+export type FastFrameHandler = (header: FastFrameHeader, pcm: Int16Array) => void;
 
 export type PageEventOf<T extends PageEvent["type"]> = Extract<PageEvent, { type: T }>;
 
@@ -42,11 +53,13 @@ export class PageLink extends EventEmitter<LinkEvents> implements PageCommands {
   private media: WebSocket | undefined;
   private readonly token = randomBytes(24).toString("base64url");
   private readonly handlers: Array<CallerFrameHandler | undefined> = [];
+  private readonly fastHandlers: Array<FastFrameHandler | undefined> = [];
   private readonly pending = new Map<string, { resolve(): void; reject(err: Error): void; timer: NodeJS.Timeout }>();
   private nextRequest = 0;
   private server: Server | undefined;
   private port = 0;
   private readonly header = newCallerHeader();
+  private readonly fastHeader = newFastHeader();
   /** Frames from a slot nobody listens to (a call that just ended): counted, not an error. */
   strayFrames = 0;
   /** Control messages that were not a well-formed page event: logged and dropped. */
@@ -220,19 +233,18 @@ export class PageLink extends EventEmitter<LinkEvents> implements PageCommands {
     ws.on("error", (err) => this.log.warn({ err: err.message }, "page link: media socket error"));
     ws.on("message", (data: Buffer, isBinary) => {
       if (!isBinary) return;
+      const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
       const header = this.header;
-      if (!readCallerHeader(new DataView(data.buffer, data.byteOffset, data.byteLength), header)) return;
-      const handler = this.handlers[header.slot];
-      if (!handler) {
-        this.strayFrames++;
-        return;
+      const fast = this.fastHeader;
+      if (readCallerHeader(view, header)) {
+        const handler = this.handlers[header.slot];
+        if (handler) handler(header, callerPcm(data));
+        else this.strayFrames++;
+      } else if (readFastHeader(view, fast)) {
+        const handler = this.fastHandlers[fast.slot];
+        if (handler) handler(fast, callerPcm(data));
+        else this.strayFrames++;
       }
-      // ws may hand out a Buffer at an odd offset in a pooled ArrayBuffer: copy only then. A
-      // trailing odd byte is no sample (copied whole, it made Int16Array throw).
-      const body = data.subarray(UP_HEADER_BYTES, UP_HEADER_BYTES + ((data.byteLength - UP_HEADER_BYTES) & ~1));
-      const pcm =
-        body.byteOffset % 2 === 0 ? new Int16Array(body.buffer, body.byteOffset, body.byteLength >> 1) : new Int16Array(Uint8Array.from(body).buffer);
-      handler(header, pcm);
     });
     ws.on("close", () => {
       if (this.media === ws) this.media = undefined;
@@ -241,6 +253,11 @@ export class PageLink extends EventEmitter<LinkEvents> implements PageCommands {
 
   onCallerFrames(slot: number, handler: CallerFrameHandler | undefined): void {
     this.handlers[slot] = handler;
+  }
+
+  /** The slot's fast uplink frames (UPLINK=fast): the caller's audio decoded from RTP. */
+  onFastFrames(slot: number, handler: FastFrameHandler | undefined): void {
+    this.fastHandlers[slot] = handler;
   }
 
   send(cmd: Command): void {

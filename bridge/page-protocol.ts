@@ -11,9 +11,11 @@ import type { SipInfo } from "ringcentral-web-phone/types";
 // ── control: commands (host → page) ─────────────────────────────────────────────
 
 export type PreferredCodec = "PCMU" | "opus";
+/** Where the caller's audio for the pipeline is taken (UPLINK): after Chrome's jitter buffer, or straight from RTP. */
+export type UplinkMode = "buffered" | "fast";
 
 export type Command =
-  | { type: "configure"; sampleRate: number; slots: number; preferCodec: PreferredCodec }
+  | { type: "configure"; sampleRate: number; slots: number; preferCodec: PreferredCodec; uplink?: UplinkMode }
   | { type: "register"; sipInfo: SipInfo; instanceId: string }
   | { type: "unregister"; requestId: string }
   /**

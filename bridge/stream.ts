@@ -3,6 +3,7 @@ import type { CallRecorder, Recording } from "./call-recorder.ts";
 import { DtmfDetector } from "./dtmf-detector.ts";
 import { LevelMeter, SILENCE_DBFS } from "./level.ts";
 import { MediaKind } from "./page-frames.ts";
+import type { UplinkMode } from "./page-protocol.ts";
 import type { PageLink } from "./page-link.ts";
 import { Playout } from "./playout.ts";
 import type { PlayoutProbeView, SessionProbeView } from "./probe.ts";
@@ -16,6 +17,8 @@ export interface StreamOptions {
   maxQueueMs: number;
   /** On a mid-call drop: dial again and send a fresh start, instead of ending the call. */
   reconnect: boolean;
+  /** fast: the pipeline (and the AMD tap) take the page's fast uplink frames once they come; DTMF detection and the recording keep the worklet's. */
+  uplink?: UplinkMode;
   /** Heartbeat overrides (bridge/pipeline/socket.ts has the defaults); tests shorten them. */
   pingIntervalMs?: number;
   pongTimeoutMs?: number;
@@ -47,6 +50,8 @@ export interface StreamStats {
   playoutBufferMs: number;
   /** The pipeline connection's round trip (WebSocket ping, ms), null until the first pong. */
   pipelineRttMs: number | null;
+  /** UPLINK=fast: frames the fast uplink sent, gaps in the caller's RTP it filled with silence, and how much silence. */
+  uplink: { mode: UplinkMode; fastFrames: number; gaps: number; gapMs: number };
 }
 
 export interface StreamEvents {
@@ -109,11 +114,13 @@ export class CallStream {
   private readonly announcements: Array<{ mark: string; resolve(): void }> = [];
   /** The conversation so far, bounded (the oldest lines go first). */
   readonly transcript: TranscriptLine[] = [];
-  readonly stats: StreamStats = { callerFrames: 0, agentSamples: 0, playedSamples: 0, marksPlayed: 0, underruns: 0, trimmedMs: 0, leadMs: 0, badMessages: 0, dtmfIn: "", reconnects: 0, droppedCallerFrames: 0, droppedDtmf: 0, drops: { closed: 0, unresponsive: 0, "too-big": 0 }, callerLevelDbfs: SILENCE_DBFS, agentLevelDbfs: SILENCE_DBFS, playoutBufferMs: 0, pipelineRttMs: null };
+  readonly stats: StreamStats = { callerFrames: 0, agentSamples: 0, playedSamples: 0, marksPlayed: 0, underruns: 0, trimmedMs: 0, leadMs: 0, badMessages: 0, dtmfIn: "", reconnects: 0, droppedCallerFrames: 0, droppedDtmf: 0, drops: { closed: 0, unresponsive: 0, "too-big": 0 }, callerLevelDbfs: SILENCE_DBFS, agentLevelDbfs: SILENCE_DBFS, playoutBufferMs: 0, pipelineRttMs: null, uplink: { mode: "buffered", fastFrames: 0, gaps: 0, gapMs: 0 } };
   private readonly callerLevel = new LevelMeter();
   private readonly agentLevel = new LevelMeter();
   /** The agent samples played during one caller frame, for the meter (a clear's jump is capped). */
   private readonly playedScratch: Int16Array;
+  /** Fast uplink frames arrived: the pipeline takes those, no longer the worklet's (until then the worklet's carry silence). */
+  private fastFlowing = false;
 
   constructor(
     private readonly link: PageLink,
@@ -149,13 +156,33 @@ export class CallStream {
     this.link.onCallerFrames(this.slot, (header, pcm) => {
       if (this.closed) return;
       this.stats.callerFrames++;
+      // DTMF is heard in Chrome's rendering in both modes: the fast uplink makes a telephone-event span silence.
       this.dtmf.push(pcm);
-      this.tap?.(pcm);
-      if (this.session && !this.session.sendCallerAudio(pcm)) this.onCallerFrameDropped();
+      if (!this.fastFlowing) this.toPipeline(pcm);
       const before = this.playout.playedSamples;
       this.playout.onCallerFrame(header);
       if (this.recorder) this.recordFrame(pcm, before, this.playout.playedSamples);
       this.meter(pcm, before);
+    });
+    if (opts.uplink === "fast") this.listenFast(sampleRate);
+  }
+
+  /** The caller's audio on its way to the pipeline: the tap (AMD), then the pipeline. */
+  private toPipeline(pcm: Int16Array): void {
+    this.tap?.(pcm);
+    if (this.session && !this.session.sendCallerAudio(pcm)) this.onCallerFrameDropped();
+  }
+
+  private listenFast(sampleRate: number): void {
+    const up = this.stats.uplink;
+    up.mode = "fast";
+    this.link.onFastFrames(this.slot, (header, pcm) => {
+      if (this.closed) return;
+      this.fastFlowing = true;
+      up.fastFrames++;
+      up.gaps = header.gaps;
+      up.gapMs = Math.round((header.gapSamples * 1000) / sampleRate);
+      this.toPipeline(pcm);
     });
   }
 
@@ -359,6 +386,7 @@ export class CallStream {
     this.closed = true;
     this.markClose();
     this.link.onCallerFrames(this.slot, undefined);
+    this.link.onFastFrames(this.slot, undefined);
     this.stats.playedSamples = this.playout.playedSamples;
     this.stats.underruns = this.playout.underruns;
     this.stats.trimmedMs = Math.round(this.playout.trimmedMs);

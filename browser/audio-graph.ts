@@ -15,6 +15,7 @@ export class AudioGraph {
     readonly ctx: AudioContext,
     private readonly hub: AudioWorkletNode,
     private readonly dests: MediaStreamAudioDestinationNode[],
+    private readonly worker: Worker,
   ) {}
 
   static async create(opts: { sampleRate: number; slots: number; workletUrl: string; workerUrl: string; mediaUrl: string }): Promise<AudioGraph> {
@@ -52,7 +53,12 @@ export class AudioGraph {
     await Promise.all([ctx.resume(), mediaOpen]);
     // Resumed once to prove the graph renders; idle until the first call.
     await ctx.suspend();
-    return new AudioGraph(ctx, hub, dests);
+    return new AudioGraph(ctx, hub, dests, worker);
+  }
+
+  /** The fast uplink's frames (browser/uplink-tap.ts) go out on the media worker's socket too. */
+  connectUplink(port: MessagePort): void {
+    this.worker.postMessage({ type: "uplink", port }, [port]);
   }
 
   /** The track the call sends: a clone, because the WebPhone stops its tracks when a call ends. */

@@ -22,9 +22,17 @@ function connect(url: string): void {
   ws.onclose = (e) => self.postMessage({ type: "closed", code: e.code, reason: e.reason });
 }
 
-self.onmessage = (e: MessageEvent<{ type: "init"; url: string; port: MessagePort } | { type: "stats" }>) => {
+self.onmessage = (e: MessageEvent<{ type: "init"; url: string; port: MessagePort } | { type: "uplink"; port: MessagePort } | { type: "stats" }>) => {
   const msg = e.data;
-  if (msg.type === "init") {
+  if (msg.type === "uplink") {
+    // The fast uplink's frames: sent as they come, never returned (they are no worklet buffers).
+    msg.port.onmessage = (m: MessageEvent<ArrayBuffer>) => {
+      if (ws?.readyState === WebSocket.OPEN) {
+        ws.send(m.data);
+        sentFrames++;
+      } else droppedFrames++;
+    };
+  } else if (msg.type === "init") {
     hub = msg.port;
     hub.onmessage = (m: MessageEvent<ArrayBuffer>) => {
       const frame = m.data;

@@ -5,6 +5,7 @@
 import type { Command, PageEvent, PreferredCodec } from "../bridge/page-protocol.ts";
 import { AudioGraph } from "./audio-graph.ts";
 import { Phone } from "./phone.ts";
+import { UplinkTap } from "./uplink-tap.ts";
 
 const params = new URLSearchParams(location.search);
 const token = params.get("token") ?? "";
@@ -12,6 +13,7 @@ const wsBase = `ws://${location.host}/page`;
 
 let graph: AudioGraph | undefined;
 let codec: PreferredCodec = "opus";
+let uplink: UplinkTap | undefined;
 const control = new WebSocket(`${wsBase}/control?token=${encodeURIComponent(token)}`);
 const emit = (event: PageEvent): void => {
   if (control.readyState === WebSocket.OPEN) control.send(JSON.stringify(event));
@@ -23,6 +25,7 @@ const phone = new Phone(
     return graph;
   },
   () => codec,
+  () => uplink,
 );
 
 // For diagnostics from DevTools or Puppeteer (HEADLESS=false): window.phone.stats().
@@ -42,6 +45,10 @@ async function handle(cmd: Command): Promise<void> {
       workerUrl: "/media-worker.js",
       mediaUrl: `${wsBase}/media?token=${encodeURIComponent(token)}`,
     });
+    if (cmd.uplink === "fast") {
+      if (UplinkTap.supported) uplink = new UplinkTap("/uplink.worker.js", (port) => graph!.connectUplink(port), graph.ctx.sampleRate, (why) => emit({ type: "log", level: "warn", msg: `fast uplink worker: ${why}` }));
+      else emit({ type: "log", level: "warn", msg: "UPLINK=fast: this Chrome has no RTCRtpScriptTransform, the caller's audio takes the buffered path" });
+    }
     emit({ type: "ready", sampleRate: graph.ctx.sampleRate, userAgent: navigator.userAgent });
     return;
   }

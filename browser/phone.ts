@@ -10,6 +10,7 @@ import type { Command, PageEvent, PreferredCodec } from "../bridge/page-protocol
 import type { AudioGraph } from "./audio-graph.ts";
 import { QUALITY_EVERY_MS, qualityOf } from "./quality.ts";
 import { SipWatch } from "./sip-watch.ts";
+import type { UplinkTap } from "./uplink-tap.ts";
 
 type Emit = (event: PageEvent) => void;
 
@@ -67,6 +68,7 @@ export class Phone {
     private readonly emit: Emit,
     private readonly graph: () => AudioGraph,
     private readonly codec: () => PreferredCodec,
+    private readonly uplink: () => UplinkTap | undefined = () => undefined,
   ) {}
 
   async register(cmd: Extract<Command, { type: "register" }>): Promise<void> {
@@ -177,6 +179,7 @@ export class Phone {
       }
       stream.addTrack(this.graph().agentTrack(slot));
       const pc = cs.rtcPeerConnection;
+      if (this.uplink()) this.tapBeforeRemoteSdp(cs, pc, slot);
       const codec = this.codec();
       for (const method of ["createAnswer", "createOffer"] as const) {
         const original = pc[method].bind(pc) as (o?: RTCOfferOptions) => Promise<RTCSessionDescriptionInit>;
@@ -207,6 +210,32 @@ export class Phone {
         if (connected() || pc.connectionState === "closed" || pc.connectionState === "failed") pc.removeEventListener("connectionstatechange", onChange);
       };
       pc.addEventListener("connectionstatechange", onChange);
+    }
+  }
+
+  /**
+   * UPLINK=fast: the tap goes on the call's audio receiver just before the far end's SDP is
+   * applied (the WebPhone's addTrack made the receiver, no RTP has come). Chrome 156 runs no
+   * transform set later: not after packets came, and not from the `track` event of a receiver
+   * that addTrack made (frames never reach the worker). Chrome's own path stays as it was.
+   */
+  private tapBeforeRemoteSdp(cs: CallSession, pc: RTCPeerConnection, slot: number): void {
+    const original = pc.setRemoteDescription.bind(pc);
+    pc.setRemoteDescription = ((description: RTCSessionDescriptionInit) => {
+      for (const t of pc.getTransceivers()) if (t.receiver.track.kind === "audio") this.tapUplink(cs, t.receiver, slot);
+      return original(description);
+    }) as never;
+    // A receiver the far end's SDP made (no local track paired with it): its `track` event is early enough.
+    pc.addEventListener("track", (e) => {
+      if (e.track.kind === "audio") this.tapUplink(cs, e.receiver, slot);
+    });
+  }
+
+  private tapUplink(cs: CallSession, receiver: RTCRtpReceiver, slot: number): void {
+    try {
+      this.uplink()?.attach(receiver, slot);
+    } catch (err) {
+      this.emit({ type: "log", level: "warn", msg: `fast uplink not attached, the caller's audio takes the buffered path: ${String(err)}`, sipCallId: cs.callId });
     }
   }
 

@@ -144,6 +144,7 @@ export class CallLifecycle {
     const m = this.d.metrics;
     m.underruns.inc(stream.stats.underruns);
     m.trimmed.inc(stream.stats.trimmedMs / 1000);
+    m.uplinkGaps.inc(stream.stats.uplink.gaps);
     m.pipelineBadMessages.inc(stream.stats.badMessages);
     for (const [kind, n] of Object.entries(stream.stats.drops)) if (n) m.pipelineFailures.inc({ kind }, n);
     this.pendingWrites.add(saved);

@@ -46,6 +46,7 @@ export class CallStreams implements StreamFactory {
         url: call.pipelineUrl ?? this.pipeline.url,
         connectTimeoutMs: this.pipeline.connectTimeoutMs,
         playoutLeadMs: this.pipeline.playoutLeadMs,
+        uplink: this.pipeline.uplink,
         maxQueueMs: MAX_PLAYOUT_QUEUE_MS,
         reconnect: this.pipeline.dropAction === "reconnect",
       },

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { MAX_SLOTS } from "../bridge/page-frames.ts";
 import { PROTOCOLS, protocolNamed, type PipelineProfile, type ProtocolSetting } from "../bridge/pipeline/index.ts";
 import { MAX_TIMER_MS, boolean, clientId, clientSecret, describeScheme, eventsSecret, integer, jwt, oneOf, pathKind, patterns, serverUrl, urlWith } from "./config-fields.ts";
+import type { UplinkMode } from "../bridge/page-protocol.ts";
 
 export type AnswerMode = "auto" | "webhook";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -31,6 +32,8 @@ export interface PipelineConfig {
   dropAction: "hangup" | "reconnect";
   /** Audio sent to Chrome ahead of playout: absorbs jitter, adds this much latency. */
   playoutLeadMs: number;
+  /** UPLINK: the caller's audio for the pipeline from after Chrome's jitter buffer, or decoded straight from RTP. */
+  uplink: UplinkMode;
 }
 
 export interface Config {
@@ -142,6 +145,7 @@ const schemas = (chosen?: string) => ({
   PIPELINE_CONNECT_TIMEOUT_MS: integer(1, MAX_TIMER_MS, "a positive whole number of milliseconds", "how long to wait for the pipeline to accept a call, e.g. 3000").default(3000),
   PIPELINE_DOWN_ACTION: oneOf(["message", "ring"], "what to do when the pipeline cannot be reached as a call arrives: message answers, plays a short apology and hangs up; ring leaves the call ringing (to voicemail or another device)").default("message"),
   PIPELINE_DROP_ACTION: oneOf(["hangup", "reconnect"], "what to do when the pipeline drops mid-call: hangup ends the call; reconnect dials again and sends a fresh start").default("hangup"),
+  UPLINK: oneOf(["buffered", "fast"], "where the pipeline's caller audio is taken: buffered after Chrome's jitter buffer, fast decoded straight from RTP (about 40 ms sooner, gaps filled with silence)").default("buffered"),
   PLAYOUT_LEAD_MS: integer(20, 500, "a whole number of milliseconds from 20 to 500", "how far ahead of playout audio is sent to Chrome, e.g. 40").default(40),
   API_TOKEN: z
     .string()
@@ -298,6 +302,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadConfi
       downAction: v.PIPELINE_DOWN_ACTION,
       dropAction: v.PIPELINE_DROP_ACTION,
       playoutLeadMs: v.PLAYOUT_LEAD_MS,
+      uplink: v.UPLINK,
     },
     chrome: {
       headless: v.HEADLESS,

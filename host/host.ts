@@ -132,6 +132,7 @@ export class Host {
       sampleRate,
       slots: calls.slots,
       preferCodec: profileWantsPcmu(profile) ? "PCMU" : "opus",
+      uplink: config.pipeline.uplink,
       onLost: () => lifecycle.finishAll("page-lost"),
       activeCalls: () => calls.active().length,
       endCalls: (reason) => {

@@ -18,6 +18,7 @@ export class Metrics {
   });
   readonly underruns = new Counter({ name: "rcvh_playout_underruns_total", help: "holes the caller heard inside agent audio (the page ran dry and resumed within 250 ms), counted by the page", registers: [this.registry] });
   readonly trimmed = new Counter({ name: "rcvh_playout_trimmed_seconds_total", help: "agent audio cut from standing backlogs (a queue fed at real time that never drains), added when a call ends", registers: [this.registry] });
+  readonly uplinkGaps = new Counter({ name: "rcvh_uplink_gaps_total", help: "gaps in the caller's RTP the fast uplink (UPLINK=fast) filled with silence: lost packets, or later than one packet of hold-back", registers: [this.registry] });
   readonly pipelineBadMessages = new Counter({ name: "rcvh_pipeline_bad_messages_total", help: "pipeline messages ignored as malformed", registers: [this.registry] });
   readonly pipelineFailures = new Counter({ name: "rcvh_pipeline_failures_total", help: "pipeline failures: unreachable as a call arrived, or a stream dropped (closed, unresponsive, too-big)", labelNames: ["kind"], registers: [this.registry] });
   readonly pageRecoveries = new Counter({ name: "rcvh_page_recoveries_total", help: "Chrome or page lost and relaunched (counted when the relaunch starts)", registers: [this.registry] });

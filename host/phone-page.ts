@@ -1,7 +1,7 @@
 import type { Browser, Page } from "puppeteer";
 import type { Logger } from "pino";
 import type { PageLink } from "../bridge/page-link.ts";
-import { sipStatusOf, type PreferredCodec } from "../bridge/page-protocol.ts";
+import { sipStatusOf, type PreferredCodec, type UplinkMode } from "../bridge/page-protocol.ts";
 import { retryWaitMs } from "./backoff.ts";
 import { launchChrome } from "./chrome.ts";
 import type { Config } from "./config.ts";
@@ -32,6 +32,7 @@ export interface PhonePageOptions {
   sampleRate: number;
   slots: number;
   preferCodec: PreferredCodec;
+  uplink: UplinkMode;
   /** Chrome or the page went away: its calls went with it. */
   onLost(why: string): void;
   /** Calls still up, and how to end them when SIP stays down too long. */
@@ -230,10 +231,10 @@ export class PhonePage {
 
   /** Once the page's control link is up: build its audio graph at the pipeline's rate. */
   private async configure(): Promise<void> {
-    const { link, sampleRate, slots, preferCodec } = this.o;
+    const { link, sampleRate, slots, preferCodec, uplink } = this.o;
     await link.whenConnected(CONNECT_TIMEOUT_MS);
     const ready = link.waitFor(["ready"], READY_TIMEOUT_MS, "the page's audio graph to start");
-    link.send({ type: "configure", sampleRate, slots, preferCodec });
+    link.send({ type: "configure", sampleRate, slots, preferCodec, uplink });
     await ready;
   }
 

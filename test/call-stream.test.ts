@@ -234,3 +234,41 @@ describe("bounds", () => {
     expect(names.at(-1)).toBe(`m${MAX_PENDING_MARKS - 1}`);
   });
 });
+
+describe("UPLINK=fast", () => {
+  const pcm = (v: number) => new Int16Array(160).fill(v);
+
+  it("the worklet's frames carry the caller until the first fast frame, then only fast frames do", async () => {
+    const { link, stream } = await setup({ uplink: "fast" });
+    const heard: number[] = [];
+    stream.tap = (frame) => heard.push(frame[0]);
+    link.frame(0, pcm(1));
+    link.fastFrame(0, pcm(2), 1, 160);
+    link.frame(0, pcm(1));
+    link.fastFrame(0, pcm(3), 1, 160);
+    expect(heard).toEqual([1, 2, 3]);
+    // The worklet's frames still count (they drive playout and the recording).
+    expect(stream.stats.callerFrames).toBe(2);
+    expect(stream.stats.uplink).toEqual({ mode: "fast", fastFrames: 2, gaps: 1, gapMs: 20 });
+  });
+
+  it("DTMF is still detected in the worklet's frames once fast frames flow", async () => {
+    const { link, stream } = await setup({ uplink: "fast" });
+    link.fastFrame(0, pcm(0));
+    // "5" (770 + 1336 Hz), 80 ms at -10 dBFS, then silence: in the worklet's frames only.
+    const tone = Int16Array.from({ length: 640 }, (_, i) => Math.round(10362 * (Math.sin((2 * Math.PI * 770 * i) / 8000) + Math.sin((2 * Math.PI * 1336 * i) / 8000))));
+    for (let i = 0; i < tone.length; i += 160) link.frame(0, tone.subarray(i, i + 160));
+    for (let i = 0; i < 5; i++) link.frame(0, pcm(0));
+    expect(stream.stats.dtmfIn).toBe("5");
+  });
+
+  it("buffered (the default) takes no fast frames", async () => {
+    const { link, stream } = await setup();
+    const heard: number[] = [];
+    stream.tap = (frame) => heard.push(frame[0]);
+    link.fastFrame(0, pcm(2));
+    link.frame(0, pcm(1));
+    expect(heard).toEqual([1]);
+    expect(stream.stats.uplink).toEqual({ mode: "buffered", fastFrames: 0, gaps: 0, gapMs: 0 });
+  });
+});

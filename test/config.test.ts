@@ -42,6 +42,7 @@ describe("loadConfig", () => {
         downAction: "message",
         dropAction: "hangup",
         playoutLeadMs: 40,
+        uplink: "buffered",
       },
       chrome: { headless: true },
       http: { host: "127.0.0.1", port: 8080, metricsRequireToken: false },
@@ -64,6 +65,7 @@ describe("loadConfig", () => {
       PIPELINE_AUDIO: "l16-24000",
       PIPELINE_SAMPLE_RATE: "48000",
       PIPELINE_CONNECT_TIMEOUT_MS: "500",
+      UPLINK: "fast",
       HEADLESS: "0",
       CHROME_PATH: chrome,
       HTTP_PORT: "0",
@@ -81,7 +83,7 @@ describe("loadConfig", () => {
     expect(config.ringcentral.serverUrl).toBe("https://platform.devtest.ringcentral.com");
     expect(config.ringcentral.insecureSipTls).toBe(true);
     // PIPELINE_AUDIO is checked but belongs to the twilio protocol: the l16 profile takes PIPELINE_SAMPLE_RATE.
-    expect(config.pipeline).toMatchObject({ profile: { protocol: "l16", encoding: "l16", sampleRate: 48000 }, connectTimeoutMs: 500 });
+    expect(config.pipeline).toMatchObject({ profile: { protocol: "l16", encoding: "l16", sampleRate: 48000 }, connectTimeoutMs: 500, uplink: "fast" });
     expect(config.chrome).toEqual({ headless: false, executablePath: chrome });
     expect(config.http).toEqual({ host: "0.0.0.0", port: 0, metricsRequireToken: true });
     expect(config.answer).toEqual({ mode: "webhook", maxConcurrentCalls: 2, allow: [], deny: [], refusedAction: "ring" });
@@ -134,6 +136,7 @@ describe("loadConfig", () => {
     ["SUBSCRIPTION_EXPIRES_S", "2592001"],
     ["SUBSCRIPTION_EXPIRES_S", "315360000"],
     ["PLAYOUT_LEAD_MS", "501"],
+    ["UPLINK", "rtp"],
     ["ANSWER_MAX_PER_MINUTE", "100001"],
     ["METRICS_REQUIRE_TOKEN", "sometimes"],
     ["LOG_LEVEL", "loud"],

@@ -41,6 +41,7 @@ Fault controls, JSON over HTTP at controlUrl (docs/twin.md, "Faults"); every fau
   POST   /twin/faults/sip/ignore-register     {"forMs":10000}
   POST   /twin/faults/rest                    {"method":"POST", "path":"/restapi/oauth/token", "status":503, "retryAfterS":5, "count":3, "delayMs":250}
   POST   /twin/calls/:id/media/stall          {"forMs":2000}   (also /media/resume, /media/kill)
+  POST   /twin/calls/:id/media/link           {"lossRate":0.05,"delayMs":{"min":0,"max":40}}   (GET: the link and its counts)
   GET    /twin/faults, GET /twin/sip/connections, GET /twin/registrations
   DELETE /twin/faults                         clears every fault (DELETE a fault's own path clears just that one)
   e.g. curl -X POST -H 'content-type: application/json' -d '{"all":true,"mode":"terminate"}' http://127.0.0.1:${DEFAULT_HTTP_PORT}/twin/faults/sip/drop`;

@@ -22,6 +22,12 @@ const iceUfrag = (sdp: string | undefined): string | undefined => sdp?.match(/^a
 /** What the caller's RTP is doing: faults can stall it for a while or kill it for good. */
 export type MediaState = "flowing" | "stalled" | "killed";
 
+/** A lossy, jittery link for the caller's RTP: each packet lost with `lossRate`, else delayed by a uniform draw from `delayMs`. */
+export interface LinkImpairment {
+  lossRate: number;
+  delayMs: { min: number; max: number };
+}
+
 const CODEC_PARAMS: Record<CallerCodec, () => RTCRtpCodecParameters> = {
   opus: () => new RTCRtpCodecParameters({ mimeType: "audio/opus", clockRate: 48000, channels: 2, payloadType: 111 }),
   PCMU: () => new RTCRtpCodecParameters({ mimeType: "audio/PCMU", clockRate: 8000, channels: 1, payloadType: 0 }),
@@ -62,6 +68,15 @@ export class CallerPeer {
   private killed = false;
   /** RTP packets withheld by a stall or kill. */
   packetsWithheld = 0;
+  private link: LinkImpairment = { lossRate: 0, delayMs: { min: 0, max: 0 } };
+  /** RTP packets the impaired link lost (withheld ones not counted). */
+  packetsLost = 0;
+  /** RTP packets the impaired link delayed. */
+  packetsDelayed = 0;
+  /** RTP packets that went out after a later one (the delays reordered them). */
+  packetsReordered = 0;
+  /** Sequence number of the latest packet sent, in sequence order. */
+  private newestSentSeq: number | undefined;
 
   constructor(private readonly playSpec: string, codecs: CallerCodec[] = ["opus", "PCMU"]) {
     // Decode any WAV now, for every rate the call may end up at, not once it is sending.
@@ -143,6 +158,15 @@ export class CallerPeer {
 
   resume(): void {
     this.stalledUntilMs = 0;
+  }
+
+  /** From now on the caller's RTP goes over this link (a clean link: lossRate 0, delay 0). */
+  impair(link: LinkImpairment): void {
+    this.link = link;
+  }
+
+  linkJSON(): LinkImpairment & { packetsLost: number; packetsDelayed: number; packetsReordered: number } {
+    return { ...this.link, packetsLost: this.packetsLost, packetsDelayed: this.packetsDelayed, packetsReordered: this.packetsReordered };
   }
 
   /** Never send RTP again, and send no BYE: the media source died. */
@@ -278,6 +302,19 @@ export class CallerPeer {
     // werift's sender stamps every packet with its one send codec's payload type; telephone-event
     // packets share the stream (RFC 4733) but must keep theirs, so the header's is pinned.
     if (payloadType !== this.codec?.payloadType) Object.defineProperty(header, "payloadType", { get: () => payloadType, set: () => {}, enumerable: true });
-    void this.transceiver.sender.sendRtp(new RtpPacket(header, payload)).catch(() => {});
+    const packet = new RtpPacket(header, payload);
+    const { lossRate, delayMs } = this.link;
+    if (lossRate > 0 && Math.random() < lossRate) return void this.packetsLost++;
+    const delay = delayMs.max > 0 ? delayMs.min + Math.random() * (delayMs.max - delayMs.min) : 0;
+    const send = () => {
+      const ahead = this.newestSentSeq === undefined ? 1 : (sequenceNumber - this.newestSentSeq) & 0xffff;
+      if (ahead >= 0x8000) this.packetsReordered++;
+      else this.newestSentSeq = sequenceNumber;
+      void this.transceiver.sender.sendRtp(packet).catch(() => {});
+    };
+    if (delay <= 0) return send();
+    // Each packet on its own timer: a spread over 20 ms reorders them, as a real network does.
+    this.packetsDelayed++;
+    setTimeout(send, delay);
   }
 }

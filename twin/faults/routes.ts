@@ -70,6 +70,12 @@ const restFault = z
   })
   .refine((b) => b.status !== undefined || b.delayMs !== undefined, { message: "give status, delayMs or both" });
 const stall = z.object({ forMs: forMs.optional() });
+const link = z
+  .object({
+    lossRate: z.number().min(0).max(0.5).default(0),
+    delayMs: z.object({ min: z.number().min(0).max(2000), max: z.number().min(0).max(2000) }).default({ min: 0, max: 0 }),
+  })
+  .refine((b) => b.delayMs.min <= b.delayMs.max, { message: "delayMs.min must not exceed delayMs.max" });
 
 /** Fault controls for tests: SIP sockets and registrations, REST routes, call media (docs/twin.md, "Faults"). */
 export function faultRouter(deps: FaultDeps): express.Router {
@@ -85,7 +91,10 @@ export function faultRouter(deps: FaultDeps): express.Router {
   r.delete("/faults", (_req, res) => {
     sip.clear();
     rest.clear();
-    for (const c of board.calls.values()) c.peer?.resume();
+    for (const c of board.calls.values()) {
+      c.peer?.resume();
+      c.peer?.impair({ lossRate: 0, delayMs: { min: 0, max: 0 } });
+    }
     res.json(state());
   });
 
@@ -164,6 +173,19 @@ export function faultRouter(deps: FaultDeps): express.Router {
     if (call.peer!.mediaState === "killed") return void res.status(409).json({ error: "media_killed", message: "the call's media was killed" });
     call.peer!.stall(parsed.data.forMs);
     res.json({ id: call.id, ...call.peer!.mediaJSON() });
+  });
+  r.post("/calls/:id/media/link", (req, res) => {
+    const parsed = link.safeParse(req.body ?? {});
+    if (!parsed.success) return bad(res, parsed.error);
+    const call = answeredCall(req, res);
+    if (!call) return;
+    call.peer!.impair(parsed.data);
+    res.json({ id: call.id, ...call.peer!.linkJSON() });
+  });
+  r.get("/calls/:id/media/link", (req, res) => {
+    const call = answeredCall(req, res);
+    if (!call) return;
+    res.json({ id: call.id, ...call.peer!.linkJSON() });
   });
   r.post("/calls/:id/media/resume", (req, res) => {
     const call = answeredCall(req, res);
