@@ -1,4 +1,3 @@
-import { PageClock } from "./page-clock.ts";
 import type { CallerFrameHeader } from "./page-frames.ts";
 import { BacklogWatch, crossfade, SILENCE_PEAK, TRIM_FADE_MS, TRIM_SLICE_EVERY_MS, TRIM_SLICE_MS } from "./playout-trim.ts";
 import { mediaProbe } from "./probe.ts";
@@ -71,8 +70,8 @@ export class Playout {
   /** Marks played, waiting out the send path, in order. */
   private readonly inFlight: Array<{ name: string; timer: NodeJS.Timeout }> = [];
   private started = false;
-  /** When the page made each playout report (a caller frame), in host time. */
-  private readonly clock = new PageClock();
+  /** When the page's last playout report arrived (performance.now() ms). */
+  private reportedAtMs = 0;
   private readonly frame: number;
   private leadSamples: number;
   private readonly maxLeadSamples: number;
@@ -179,12 +178,12 @@ export class Playout {
   }
 
   /** Every caller frame carries the page's playout counters: advance, fire marks, top up. */
-  onCallerFrame(header: CallerFrameHeader, nowMs = performance.now()): void {
+  onCallerFrame(header: CallerFrameHeader): void {
     // Unwrap the page's 32-bit counter against ours (it can only trail what we sent).
     const consumed = this.sent - ((this.sent - header.consumed) >>> 0);
     const before = this.consumed;
     if (consumed > this.consumed) this.consumed = consumed;
-    this.clock.onFrame(header.seq, nowMs);
+    this.reportedAtMs = performance.now();
     // The page counts the holes it played (silences under 250 ms inside agent audio).
     const holes = (header.holes - this.holes) & 0xff;
     this.holes = header.holes;
@@ -233,14 +232,12 @@ export class Playout {
   }
 
   /**
-   * Samples played by now: the page's last report plus the real time since it was made (not since
-   * it arrived: reports wait in a busy moment), never past what the page was given. A barge-in
-   * cuts here, to a few ms rather than to the report.
+   * Samples played by now: the page's last report (up to a frame old) plus the real time since,
+   * never past what the page was given. A barge-in cuts here, to the frame rather than the report.
    */
   playingSamples(nowMs = performance.now()): number {
-    const madeAtMs = this.clock.lastMadeAtMs;
-    if (!this.started || this.sent === this.consumed || madeAtMs === undefined) return this.consumed;
-    const since = Math.max(0, Math.round(((nowMs - madeAtMs) * this.opts.sampleRate) / 1000));
+    if (!this.started || this.sent === this.consumed) return this.consumed;
+    const since = Math.max(0, Math.round(((nowMs - this.reportedAtMs) * this.opts.sampleRate) / 1000));
     return Math.min(this.sent, this.consumed + since);
   }
 

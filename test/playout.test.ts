@@ -35,20 +35,19 @@ describe("playout", () => {
     expect(t.sent.every((f) => f.length === 160)).toBe(true);
   });
 
-  it("playingSamples: the last report plus the time since it was made, never past what the page holds", () => {
+  it("playingSamples: the last report plus the time since, never past what the page holds", () => {
     const t = setup();
     t.p.start();
     t.p.push(new Int16Array(8000));
-    // Reports made every 20 ms from t=1000 (one frame each); the second reaches us 30 ms late.
-    t.p.onCallerFrame({ slot: 0, seq: 0, consumed: 160, queued: 0, holes: 0 }, 1000);
-    t.p.onCallerFrame({ slot: 0, seq: 1, consumed: 320, queued: 0, holes: 0 }, 1050);
-    // 10 ms after the second report was made (t=1030): 80 more samples have played at 8 kHz,
-    // however late it came (to a sample: the estimate may follow a slow page clock by 2 ms a second).
-    expect(t.p.playingSamples(1030)).toBeGreaterThanOrEqual(320 + 79);
-    expect(t.p.playingSamples(1030)).toBeLessThanOrEqual(320 + 80);
-    // The page holds what it was sent beyond what it reported, no further.
-    expect(t.p.playingSamples(5000)).toBe(t.p.sentSamples);
-    expect(t.p.sentSamples).toBe(320 + 320);
+    const before = performance.now();
+    t.play(160);
+    const after = performance.now();
+    // 10 ms after the report: 80 more samples have played at 8 kHz.
+    expect(t.p.playingSamples(after + 10)).toBeGreaterThanOrEqual(160 + 80);
+    expect(t.p.playingSamples(before + 10)).toBeLessThanOrEqual(160 + 80);
+    // The page holds the 40 ms lead (320 samples past what it consumed): no further.
+    expect(t.p.playingSamples(after + 1000)).toBe(t.p.sentSamples);
+    expect(t.p.sentSamples).toBe(160 + 320);
     // Nothing in the page: nothing plays, however long since.
     const dry = setup();
     dry.p.start();
