@@ -25,6 +25,8 @@ export interface StatusCall {
   playoutBufferMs: number | null;
   pipelineRttMs: number | null;
   underruns: number | null;
+  /** How the call sounds as Chrome receives it (the last WebRTC sample): null before the first. */
+  quality: StatusQuality | null;
   amd: string | null;
   transferTarget: string | null;
   endReason: string | null;
@@ -32,6 +34,18 @@ export interface StatusCall {
   /** The recording's file name in RECORDINGS_DIR (never its directory). */
   recording: string | null;
 }
+
+export interface StatusQuality {
+  jitterMs: number;
+  /** Packets lost, in % of those sent. */
+  lossPct: number;
+  rttMs: number | null;
+  jitterBufferMs: number | null;
+  /** Audio Chrome made up for lost or late packets, in % of what it played. */
+  concealedPct: number | null;
+}
+
+const pct = (f: number) => Math.round(f * 1000) / 10;
 
 export interface StatusSnapshot {
   host: HostStatus;
@@ -60,6 +74,15 @@ export function statusCall(call: Call, nowMs: number): StatusCall {
     playoutBufferMs: call.stream ? stats!.playoutBufferMs : null,
     pipelineRttMs: stats?.pipelineRttMs ?? null,
     underruns: stats?.underruns ?? null,
+    quality: call.quality
+      ? {
+          jitterMs: call.quality.jitterMs,
+          lossPct: pct(call.quality.lossFraction),
+          rttMs: call.quality.rttMs,
+          jitterBufferMs: call.quality.jitterBufferMs,
+          concealedPct: call.quality.concealedFraction === null ? null : pct(call.quality.concealedFraction),
+        }
+      : null,
     amd: call.amd ? `${call.amd.result} (${call.amd.reason})` : null,
     transferTarget: call.transferTarget ?? null,
     endReason: call.endReason ?? null,

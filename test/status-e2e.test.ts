@@ -50,6 +50,7 @@ async function readCard(page: Page, section: "live" | "ended", callId: string) {
         duration: text(".duration"),
         playout: text(".buffer"),
         rtt: text(".rtt"),
+        quality: text(".quality"),
         recording: text(".recording"),
         end: text(".end"),
         caller: meter("caller"),
@@ -169,6 +170,17 @@ describe("status page (GET /status, real Chrome)", () => {
     expect(now.playout).toMatch(/^\d+ ms$/);
     const rtt = await until(async () => /^(\d+) ms$/.exec((await readCard(page, "live", call.id))?.rtt ?? "")?.[1], "the pipeline's round trip on the page");
     expect(Number(rtt)).toBeLessThan(1000);
+    // Call quality from Chrome's WebRTC stats (sampled every 2 s): the host's figures, as the page prints them.
+    const q = await until(async () => {
+      const text = (await readCard(page, "live", call.id))?.quality ?? "";
+      return /^jitter (\d+) ms · loss ([\d.]+) % · RTT (\d+ ms|—) · buffer (\d+) ms · concealed ([\d.]+) %$/.exec(text);
+    }, "the call's network quality on the page", 15_000);
+    const hostQuality = stack.host.calls.byTelephonySession(placed.telephonySessionId)!.quality!;
+    expect(hostQuality.samples).toBeGreaterThan(0);
+    // A clean loopback link: nothing lost, jitter and the jitter buffer within what a loopback link shows.
+    expect(Number(q[2])).toBe(0);
+    expect(Number(q[1])).toBeLessThan(100);
+    expect(Number(q[4])).toBeGreaterThan(0);
 
     // The screenshot for the README: the call live, both meters up.
     const shot = process.env.STATUS_SCREENSHOT ? join(import.meta.dirname, "../docs/status.png") : join(tmpdir(), `status-${process.pid}.png`);

@@ -48,6 +48,11 @@
     q(".buffer").textContent = ms(call.playoutBufferMs);
     q(".rtt").textContent = ms(call.pipelineRttMs);
     q(".underruns").textContent = dash(call.underruns);
+    // WebRTC receive quality: jitter, loss, round trip, jitter-buffer delay, concealment.
+    const n = call.quality;
+    q(".quality").textContent = n
+      ? `jitter ${Math.round(n.jitterMs)} ms · loss ${n.lossPct} % · RTT ${ms(n.rttMs === null ? null : Math.round(n.rttMs))} · buffer ${ms(n.jitterBufferMs === null ? null : Math.round(n.jitterBufferMs))} · concealed ${n.concealedPct === null ? "—" : `${n.concealedPct} %`}`
+      : "—";
     q(".amd").textContent = dash(call.amd);
     q(".transfer").textContent = dash(call.transferTarget);
     q(".end").textContent = dash(call.endReason);
