@@ -156,8 +156,8 @@ export class CallRegistry {
   }
 }
 
-/** What GET /calls shows: no stream internals, no secrets. */
-export function callView(call: Call): Record<string, unknown> {
+/** Who and what a call is, as every view of it shows (GET /calls, the status page). */
+export function callParties(call: Call) {
   return {
     id: call.id,
     direction: call.direction,
@@ -165,9 +165,16 @@ export function callView(call: Call): Record<string, unknown> {
     fromName: call.fromName ?? null,
     to: call.to,
     state: call.state,
+    codec: call.codec ?? null,
+  };
+}
+
+/** What GET /calls shows: no stream internals, no secrets. */
+export function callView(call: Call): Record<string, unknown> {
+  return {
+    ...callParties(call),
     telephonySessionId: call.telephonySessionId ?? null,
     partyId: call.partyId ?? null,
-    codec: call.codec ?? null,
     createdAt: new Date(call.createdAtMs).toISOString(),
     answeredAt: call.answeredAtMs ? new Date(call.answeredAtMs).toISOString() : null,
     endedAt: call.endedAtMs ? new Date(call.endedAtMs).toISOString() : null,

@@ -1,5 +1,5 @@
 import { basename } from "node:path";
-import type { Call } from "./calls.ts";
+import { callParties, type Call } from "./calls.ts";
 import type { HostStatus } from "./host.ts";
 
 /** What the status page needs of the host. */
@@ -61,13 +61,7 @@ export function statusCall(call: Call, nowMs: number): StatusCall {
   const stats = call.stream?.stats ?? call.streamStats;
   const from = call.answeredAtMs ?? call.createdAtMs;
   return {
-    id: call.id,
-    direction: call.direction,
-    from: call.from,
-    fromName: call.fromName ?? null,
-    to: call.to,
-    state: call.state,
-    codec: call.codec ?? null,
+    ...callParties(call),
     durationMs: Math.max(0, (call.endedAtMs ?? nowMs) - from),
     callerLevelDbfs: call.stream ? stats!.callerLevelDbfs : null,
     agentLevelDbfs: call.stream ? stats!.agentLevelDbfs : null,
