@@ -13,7 +13,20 @@ import { nowMs } from "./stats.ts";
 
 export type Plan = (
   /** Pipeline → caller bursts (timestamped as sent), and caller → pipeline onsets detected per frame. */
-  | { kind: "latency"; hz: number; burstMs: number; everyMs: number; count: number; leadInMs: number; detectHz: number }
+  | {
+      kind: "latency";
+      hz: number;
+      burstMs: number;
+      everyMs: number;
+      count: number;
+      leadInMs: number;
+      detectHz: number;
+      /**
+       * Paced: from `start` on, one 20 ms frame per 20 ms of real time (silence, the bursts inside),
+       * as an echo or a real-time TTS does, instead of each burst at once from the first caller frame.
+       */
+      paced?: boolean;
+    }
   /** `reps` times: `toneMs` of tone at once, then `clear` after the given delay, then `gapMs` quiet. */
   | { kind: "clear"; hz: number; toneMs: number; clearAfterMs: number[]; gapMs: number; leadInMs: number }
   /** Every caller media message straight back. */
@@ -100,6 +113,7 @@ function begin(s: Stream): void {
   const { dtmf, closeAfterMs } = plan;
   if (dtmf) later(s, dtmf.afterMs, () => s.ws.readyState === s.ws.OPEN && s.ws.send(JSON.stringify({ event: "dtmf", streamSid: s.report.streamSid, dtmf: { digits: dtmf.digits } })));
   if (closeAfterMs !== undefined) later(s, closeAfterMs, () => s.ws.close(1000, "bench pipeline done"));
+  if (plan.kind === "latency" && plan.paced) return;
   if (plan.kind === "latency") {
     const tone = new ToneWriter(plan.hz, s.rate);
     let i = 0;
@@ -135,6 +149,38 @@ function begin(s: Stream): void {
     const timer = setInterval(() => sendAudio(s, tone.next(plan.chunkMs)), plan.chunkMs);
     s.cleanup.push(() => clearInterval(timer));
   }
+}
+
+/**
+ * The paced latency plan: from `start`, 20 ms frames on a real-time clock (a late tick sends what
+ * it owes), so frames sent before the call's media is up queue at the host, as a real-time pipeline's do.
+ */
+function pace(s: Stream, plan: Extract<Plan, { kind: "latency" }>): void {
+  const frame = s.rate / 50;
+  const tone = new ToneWriter(plan.hz, s.rate);
+  const silence = new Int16Array(frame);
+  const t0 = performance.now();
+  const burstFrames = Math.round(plan.burstMs / 20);
+  const everyFrames = Math.round(plan.everyMs / 20);
+  const leadFrames = Math.round(plan.leadInMs / 20);
+  const total = leadFrames + plan.count * everyFrames;
+  let sent = 0;
+  const tick = () => {
+    const owed = Math.min(total, Math.floor((performance.now() - t0) / 20) + 1);
+    for (; sent < owed; sent++) {
+      const k = sent - leadFrames;
+      const inBurst = k >= 0 && k % everyFrames < burstFrames;
+      if (inBurst && k % everyFrames === 0) {
+        tone.reset();
+        s.report.burstsSentAtMs.push(nowMs());
+      }
+      sendAudio(s, inBurst ? tone.next(20) : silence);
+    }
+    if (sent >= total) clearInterval(timer);
+  };
+  const timer = setInterval(tick, 10);
+  tick();
+  s.cleanup.push(() => clearInterval(timer));
 }
 
 function onMedia(s: Stream, payload: string, at: number): void {
@@ -229,6 +275,7 @@ async function main(): Promise<void> {
           },
         };
         send({ type: "started", from, callSid: msg.start.callSid, atMs: at });
+        if (plan?.kind === "latency" && plan.paced) pace(s, plan);
       }
     });
     ws.on("close", () => {

@@ -19,9 +19,11 @@ import { benchCost, costLines } from "./phases/cost.ts";
 import { benchDemo } from "./phases/demo.ts";
 import { benchLatency } from "./phases/latency.ts";
 import { benchLaunch } from "./phases/launch.ts";
+import { benchPaced } from "./phases/paced.ts";
 import { benchSip, type SipResult } from "./phases/sip.ts";
 import { benchStall } from "./phases/stall.ts";
 import { benchStream, type StreamResult } from "./phases/stream.ts";
+import { benchUplink } from "./phases/uplink.ts";
 import { installProbes } from "./probes.ts";
 import { gitState, writeReport, type ProfileResults } from "./report.ts";
 import { PROFILES, Stack, elapsedS, progress, sleep } from "./stack.ts";
@@ -30,7 +32,7 @@ import { ROOT } from "./twin-proc.ts";
 
 const QUICK = process.argv.includes("--quick");
 const argValue = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-/** `--only=latency,clear,cost,stream,launch,sip,demo` and `--profiles=mulaw,l16-16000`: run a part (for investigating). */
+/** `--only=latency,paced,clear,cost,stream,uplink,launch,sip,demo` and `--profiles=mulaw,l16-16000`: run a part (for investigating). */
 const ONLY = argValue("only")?.split(",");
 const PROFILE_FILTER = argValue("profiles")?.split(",");
 /** `--uplink=fast` benches the fast uplink (UPLINK=fast) instead of the default, buffered. */
@@ -73,6 +75,7 @@ async function main(): Promise<void> {
       if (profile.name === "mulaw" && runs("sip")) sip = await benchSip(s, host, P);
       const full = profile.name === "mulaw" || P.opusLatency;
       if (full && runs("latency")) r.latency = await benchLatency(s, host, profile, P);
+      if (full && runs("paced")) r.paced = await benchPaced(s, host, profile, P);
       if (full && runs("clear")) r.clear = await benchClear(s, host, profile, P);
       if (runs("cost")) r.cost = await benchCost(s, host, profile, profile.name === "mulaw" ? P.costLevels : P.opusCostLevels, P);
       if (runs("stream")) {
@@ -95,6 +98,23 @@ async function main(): Promise<void> {
     } finally {
       await host.stop();
       rmSync(cache, { force: true });
+    }
+    // Both uplinks side by side, a host each (two registered at once would share the calls).
+    if (runs("uplink") && (profile.name === "mulaw" || P.opusLatency)) {
+      r.uplinks = [];
+      for (const mode of ["buffered", "fast"]) {
+        const { host: h, cache: c } = s.newHost(profile, { UPLINK: mode });
+        try {
+          await h.start();
+          await sleep(1000);
+          r.uplinks.push(...(await benchUplink(s, h, profile, mode, P)));
+        } catch (err) {
+          progress(`uplink ${profile.name} ${mode}: ${(err as Error).stack ?? err}`);
+        } finally {
+          await h.stop();
+          rmSync(c, { force: true });
+        }
+      }
     }
   }
 

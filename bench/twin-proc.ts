@@ -109,6 +109,13 @@ export class TwinProcess {
     if (!res.ok) throw new Error(`twin refused the fault ${path}: ${res.status} ${await res.text()}`);
   }
 
+  /** The caller's RTP link and its counts (lost, reordered). */
+  async link(id: string): Promise<{ packetsLost: number; packetsReordered: number }> {
+    const res = await this.req(`/calls/${id}/media/link`);
+    if (!res.ok) throw new Error(`no media link for ${id}: ${res.status}`);
+    return (await res.json()) as { packetsLost: number; packetsReordered: number };
+  }
+
   async hangup(id: string): Promise<void> {
     await this.req(`/calls/${id}`, { method: "DELETE" });
   }

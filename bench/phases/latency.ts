@@ -3,12 +3,15 @@ import type { Host } from "../../host/host.ts";
 import { blockPowers, onsetAfter } from "../audio.ts";
 import { jitterBuffers, type JitterBuffer } from "../page.ts";
 import type { Params } from "../params.ts";
+import type { StreamReport } from "../pipeline.ts";
 import { consumedAtMs, probes, type PlayoutTrace } from "../probes.ts";
 import { loopMonitor, progress, sleep, type Profile, type Stack } from "../stack.ts";
 import { fmt, median, round, summarize, type Summary } from "../stats.ts";
 
 export interface LatencyResult {
   codecs: string[];
+  /** Where the pipeline's caller audio was taken (the calls' `uplink` mode: buffered or fast). */
+  uplinks: string[];
   calls: number;
   /** Per call: the twin's first-packet anchor minus the least-delayed-packet anchor used here (ms). */
   anchorCorrectionMs: number[];
@@ -45,6 +48,43 @@ export function playoutPath(sentAtMs: number[], powers: Float32Array, startedAt:
   return out;
 }
 
+/**
+ * Caller → pipeline for each of the caller's bursts, due at `callerStartMs + k·everyMs` on its
+ * frame clock. The clock starts at its first frame's due time (≈ connectedAtMs); a frame the twin
+ * sent late (its tick ran late) counts from when it really went.
+ */
+export function uplinkPath(
+  report: StreamReport,
+  rec: { firstDueMs?: number; lateMs?: Map<number, number> },
+  connectedAtMs: number,
+  callerStartMs: number,
+  everyMs: number,
+  count: number,
+  atHostOnsets?: Array<{ atMs: number }>,
+) {
+  const out = { total: [] as number[], toHost: [] as number[], toPipeline: [] as number[], framing: [] as number[], missed: 0 };
+  const clockZero = rec.firstDueMs ?? connectedAtMs;
+  const frame = report.sampleRate / 50;
+  for (let k = 0; k < count; k++) {
+    const offset = callerStartMs + k * everyMs;
+    const due = clockZero + offset + (rec.lateMs?.get(Math.round(offset / 20)) ?? 0);
+    const got = report.onsets.find((o) => o.atMs >= due && o.atMs < due + 400);
+    if (!got) {
+      out.missed++;
+      continue;
+    }
+    out.total.push(got.atMs - due);
+    // The rest of the 20 ms frame after the onset had to be captured before the frame could go.
+    out.framing.push(((frame - got.frameSample) * 1000) / report.sampleRate);
+    const atHost = atHostOnsets?.find((o) => o.atMs >= due && o.atMs < due + 400);
+    if (atHost) {
+      out.toHost.push(atHost.atMs - due);
+      out.toPipeline.push(got.atMs - atHost.atMs);
+    }
+  }
+  return out;
+}
+
 export async function benchLatency(s: Stack, host: Host, profile: Profile, P: Params): Promise<LatencyResult> {
   const HZ = 1000;
   const leadInMs = 1500;
@@ -54,6 +94,7 @@ export async function benchLatency(s: Stack, host: Host, profile: Profile, P: Pa
   const a = { total: [] as number[], toHost: [] as number[], toPage: [] as number[], toCaller: [] as number[], missed: 0 };
   const b = { total: [] as number[], toHost: [] as number[], toPipeline: [] as number[], framing: [] as number[], missed: 0 };
   const codecs = new Set<string>();
+  const uplinks = new Set<string>();
   const jitter: LatencyResult["jitterBuffer"] = [];
   const loops: LatencyResult["eventLoop"] = [];
   const intervals: number[] = [];
@@ -74,6 +115,7 @@ export async function benchLatency(s: Stack, host: Host, profile: Profile, P: Pa
     const session = call.targets.session ? probes.sessions.get(call.targets.session) : undefined;
     probes.enabled = false;
     jitter.push(...(await jitterBuffers(host).catch(() => [])));
+    uplinks.add(host.calls.byTelephonySession(call.placed.telephonySessionId)?.stream?.stats.uplink.mode ?? "?");
     await s.hangupAll(host, [call]);
     const report = await s.pipeline.report(call.from);
     const view = await s.twin.call(call.placed.callId);
@@ -89,34 +131,20 @@ export async function benchLatency(s: Stack, host: Host, profile: Profile, P: Pa
     a.toCaller.push(...one.toCaller);
     a.missed += one.missed;
 
-    // (b) caller → pipeline: the caller's bursts are due at connectedAtMs + 1000 + k·500 (its frame clock).
-    // The caller's frame clock starts at its first frame's due time (≈ connectedAtMs); a frame the
-    // twin sent late (its tick ran late) counts from when it really went.
-    const clockZero = rec.firstDueMs ?? view.caller.connectedAtMs!;
-    const frame = report.sampleRate / 50;
-    for (let k = 0; k < perCall; k++) {
-      const offset = callerStartMs + k * everyMs;
-      const due = clockZero + offset + (rec.lateMs?.get(Math.round(offset / 20)) ?? 0);
-      const got = report.onsets.find((o) => o.atMs >= due && o.atMs < due + 400);
-      if (!got) {
-        b.missed++;
-        continue;
-      }
-      b.total.push(got.atMs - due);
-      // The rest of the 20 ms frame after the onset had to be captured before the frame could go.
-      b.framing.push(((frame - got.frameSample) * 1000) / report.sampleRate);
-      const atHost = session?.onsets.find((o) => o.atMs >= due && o.atMs < due + 400);
-      if (atHost) {
-        b.toHost.push(atHost.atMs - due);
-        b.toPipeline.push(got.atMs - atHost.atMs);
-      }
-    }
+    // (b) caller → pipeline: the caller's bursts are due at its frame clock's zero + 1000 + k·500.
+    const up = uplinkPath(report, rec, view.caller.connectedAtMs!, callerStartMs, everyMs, perCall, session?.onsets);
+    b.total.push(...up.total);
+    b.framing.push(...up.framing);
+    b.toHost.push(...up.toHost);
+    b.toPipeline.push(...up.toPipeline);
+    b.missed += up.missed;
     const fr = call.playout.frames;
     intervals.push(...fr.slice(1).map((f, i) => f.atMs - fr[i].atMs));
     progress(`latency ${profile.name} call ${n + 1}: pipeline→caller p50 ${fmt(median(one.total))} ms, caller→pipeline p50 ${fmt(median(b.total.slice(-perCall)))} ms`);
   }
   return {
     codecs: [...codecs],
+    uplinks: [...uplinks],
     calls: P.latencyCalls,
     anchorCorrectionMs: anchorFix,
     jitterBuffer: jitter,
