@@ -35,7 +35,7 @@ const argValue = (name: string) => process.argv.find((a) => a.startsWith(`--${na
 /** `--only=latency,paced,clear,cost,stream,uplink,launch,sip,demo` and `--profiles=mulaw,l16-16000`: run a part (for investigating). */
 const ONLY = argValue("only")?.split(",");
 const PROFILE_FILTER = argValue("profiles")?.split(",");
-/** `--uplink=fast` benches the fast uplink (UPLINK=fast) instead of the default, buffered. */
+/** `--uplink=buffered` benches the hosts with UPLINK=buffered instead of the default, fast (either value is passed on). */
 const UPLINK = argValue("uplink");
 const runs = (phase: string) => !ONLY || ONLY.includes(phase);
 

@@ -145,7 +145,7 @@ const schemas = (chosen?: string) => ({
   PIPELINE_CONNECT_TIMEOUT_MS: integer(1, MAX_TIMER_MS, "a positive whole number of milliseconds", "how long to wait for the pipeline to accept a call, e.g. 3000").default(3000),
   PIPELINE_DOWN_ACTION: oneOf(["message", "ring"], "what to do when the pipeline cannot be reached as a call arrives: message answers, plays a short apology and hangs up; ring leaves the call ringing (to voicemail or another device)").default("message"),
   PIPELINE_DROP_ACTION: oneOf(["hangup", "reconnect"], "what to do when the pipeline drops mid-call: hangup ends the call; reconnect dials again and sends a fresh start").default("hangup"),
-  UPLINK: oneOf(["buffered", "fast"], "where the pipeline's caller audio is taken: buffered after Chrome's jitter buffer, fast decoded straight from RTP (about 40 ms sooner, gaps filled with silence)").default("buffered"),
+  UPLINK: oneOf(["buffered", "fast"], "where the pipeline's caller audio is taken: buffered after Chrome's jitter buffer, fast decoded straight from RTP (about 40 ms sooner, gaps filled with silence)").default("fast"),
   PLAYOUT_LEAD_MS: integer(20, 500, "a whole number of milliseconds from 20 to 500", "how far ahead of playout audio is sent to Chrome, e.g. 40").default(40),
   API_TOKEN: z
     .string()

@@ -42,7 +42,7 @@ describe("loadConfig", () => {
         downAction: "message",
         dropAction: "hangup",
         playoutLeadMs: 40,
-        uplink: "buffered",
+        uplink: "fast",
       },
       chrome: { headless: true },
       http: { host: "127.0.0.1", port: 8080, metricsRequireToken: false },
