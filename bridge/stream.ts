@@ -137,6 +137,8 @@ export class CallStream {
   /** Silence the fast uplink announced (its header's gapSamples) but has not sent yet, in samples. */
   private fillAhead = 0;
   private gapSamplesSeen = 0;
+  /** What the stall the worklet bridged was, told by the first fast frame after it. */
+  private bridgeAfter: "rtp" | "worker" | undefined;
 
   constructor(
     private readonly link: PageLink,
@@ -205,14 +207,21 @@ export class CallStream {
       up.fastFrames++;
       up.gaps = header.gaps;
       up.gapMs = Math.round((header.gapSamples * 1000) / sampleRate);
-      // A frame announces the silence it and the next frames fill; the fill of a hole the worklet
-      // already bridged is dropped, so the pipeline's timeline neither repeats nor jumps.
-      this.fillAhead += (header.gapSamples - this.gapSamplesSeen) >>> 0;
+      // A frame announces the silence it and the next frames fill (the lane fills a hole when RTP
+      // is back). What the worklet's frames bridged must not reach the pipeline twice: after an
+      // RTP stall that is the fill (capped at 2 s, so never more); after a stall of the page's
+      // uplink worker (RTP flowed, no fill) it is the late audio itself.
+      const announced = (header.gapSamples - this.gapSamplesSeen) >>> 0;
       this.gapSamplesSeen = header.gapSamples;
+      this.fillAhead += announced;
       const fill = Math.min(this.fillAhead, pcm.length);
       this.fillAhead -= fill;
-      if (fill < pcm.length) this.bridged = 0;
-      else if (this.bridged > 0) return void this.bridged--;
+      if (this.bridged > 0) {
+        this.bridgeAfter ??= announced > 0 ? "rtp" : "worker";
+        if (this.bridgeAfter === "worker" || fill === pcm.length) return void this.bridged--;
+        this.bridged = 0;
+      }
+      this.bridgeAfter = undefined;
       this.toPipeline(pcm);
     });
   }

@@ -276,6 +276,18 @@ describe("UPLINK=fast", () => {
     expect(heard.at(-1)).toBe(4);
   });
 
+  it("a stall of the page's uplink worker (RTP flowed, no fill): its late frames for the bridged span are dropped", async () => {
+    const { link, stream } = await setup({ uplink: "fast" });
+    const heard: number[] = [];
+    stream.tap = (frame) => heard.push(frame[0]);
+    link.fastFrame(0, pcm(2));
+    for (let i = 0; i < 8; i++) link.frame(0, pcm(1));
+    expect(stream.stats.uplink.bridgedFrames).toBe(3);
+    // The worker catches up: 8 frames of real audio at once, the first 3 already bridged.
+    for (let i = 0; i < 8; i++) link.fastFrame(0, pcm(10 + i));
+    expect(heard).toEqual([2, 1, 1, 1, 13, 14, 15, 16, 17]);
+  });
+
   it("DTMF is still detected in the worklet's frames once fast frames flow", async () => {
     const { link, stream } = await setup({ uplink: "fast" });
     link.fastFrame(0, pcm(0));
