@@ -50,8 +50,11 @@ export interface StreamStats {
   playoutBufferMs: number;
   /** The pipeline connection's round trip (WebSocket ping, ms), null until the first pong. */
   pipelineRttMs: number | null;
-  /** UPLINK=fast: frames the fast uplink sent, gaps in the caller's RTP it filled with silence, and how much silence. */
-  uplink: { mode: UplinkMode; fastFrames: number; gaps: number; gapMs: number };
+  /**
+   * UPLINK=fast: frames the fast uplink sent, gaps in the caller's RTP it filled with silence and
+   * how much silence, and the worklet frames that carried the pipeline while no RTP came (`bridgedFrames`).
+   */
+  uplink: { mode: UplinkMode; fastFrames: number; gaps: number; gapMs: number; bridgedFrames: number };
 }
 
 export interface StreamEvents {
@@ -80,6 +83,12 @@ const DROP_LOG: Record<DropKind, string> = {
   unresponsive: "pipeline unresponsive: no pong or message within the timeout, connection cut",
   "too-big": "pipeline sent a message over the size bound: closed with 1009",
 };
+/**
+ * UPLINK=fast: this many worklet frames (100 ms) without a fast frame is a stall, not jitter (the
+ * lane holds a packet back 30 ms at most): the worklet's frames carry the pipeline until RTP is back.
+ */
+const FAST_STALL_FRAMES = 5;
+
 /** Marks waiting for their audio to play; beyond this a pipeline is marking faster than it speaks. */
 export const MAX_PENDING_MARKS = 10_000;
 export const MAX_MARK_NAME_CHARS = 256;
@@ -114,13 +123,22 @@ export class CallStream {
   private readonly announcements: Array<{ mark: string; resolve(): void }> = [];
   /** The conversation so far, bounded (the oldest lines go first). */
   readonly transcript: TranscriptLine[] = [];
-  readonly stats: StreamStats = { callerFrames: 0, agentSamples: 0, playedSamples: 0, marksPlayed: 0, underruns: 0, trimmedMs: 0, leadMs: 0, badMessages: 0, dtmfIn: "", reconnects: 0, droppedCallerFrames: 0, droppedDtmf: 0, drops: { closed: 0, unresponsive: 0, "too-big": 0 }, callerLevelDbfs: SILENCE_DBFS, agentLevelDbfs: SILENCE_DBFS, playoutBufferMs: 0, pipelineRttMs: null, uplink: { mode: "buffered", fastFrames: 0, gaps: 0, gapMs: 0 } };
+  readonly stats: StreamStats = { callerFrames: 0, agentSamples: 0, playedSamples: 0, marksPlayed: 0, underruns: 0, trimmedMs: 0, leadMs: 0, badMessages: 0, dtmfIn: "", reconnects: 0, droppedCallerFrames: 0, droppedDtmf: 0, drops: { closed: 0, unresponsive: 0, "too-big": 0 }, callerLevelDbfs: SILENCE_DBFS, agentLevelDbfs: SILENCE_DBFS, playoutBufferMs: 0, pipelineRttMs: null, uplink: { mode: "buffered", fastFrames: 0, gaps: 0, gapMs: 0, bridgedFrames: 0 } };
   private readonly callerLevel = new LevelMeter();
   private readonly agentLevel = new LevelMeter();
   /** The agent samples played during one caller frame, for the meter (a clear's jump is capped). */
   private readonly playedScratch: Int16Array;
   /** Fast uplink frames arrived: the pipeline takes those, no longer the worklet's (until then the worklet's carry silence). */
   private fastFlowing = false;
+  /** Worklet frames (20 ms each, on Chrome's render clock) since the last fast frame. */
+  private sinceFast = 0;
+  /** Worklet frames that carried the pipeline in a stall, whose span the fast uplink will fill again. */
+  private bridged = 0;
+  /** Silence the fast uplink announced (its header's gapSamples) but has not sent yet, in samples. */
+  private fillAhead = 0;
+  private gapSamplesSeen = 0;
+  /** What the stall the worklet bridged was, told by the first fast frame after it. */
+  private bridgeAfter: "rtp" | "worker" | undefined;
 
   constructor(
     private readonly link: PageLink,
@@ -159,6 +177,12 @@ export class CallStream {
       // DTMF is heard in Chrome's rendering in both modes: the fast uplink makes a telephone-event span silence.
       this.dtmf.push(pcm);
       if (!this.fastFlowing) this.toPipeline(pcm);
+      else if (++this.sinceFast > FAST_STALL_FRAMES) {
+        // No RTP for a while (a hold, an outage): the pipeline keeps hearing the call in real time.
+        this.bridged++;
+        this.stats.uplink.bridgedFrames++;
+        this.toPipeline(pcm);
+      }
       const before = this.playout.playedSamples;
       this.playout.onCallerFrame(header);
       if (this.recorder) this.recordFrame(pcm, before, this.playout.playedSamples);
@@ -179,9 +203,25 @@ export class CallStream {
     this.link.onFastFrames(this.slot, (header, pcm) => {
       if (this.closed) return;
       this.fastFlowing = true;
+      this.sinceFast = 0;
       up.fastFrames++;
       up.gaps = header.gaps;
       up.gapMs = Math.round((header.gapSamples * 1000) / sampleRate);
+      // A frame announces the silence it and the next frames fill (the lane fills a hole when RTP
+      // is back). What the worklet's frames bridged must not reach the pipeline twice: after an
+      // RTP stall that is the fill (capped at 2 s, so never more); after a stall of the page's
+      // uplink worker (RTP flowed, no fill) it is the late audio itself.
+      const announced = (header.gapSamples - this.gapSamplesSeen) >>> 0;
+      this.gapSamplesSeen = header.gapSamples;
+      this.fillAhead += announced;
+      const fill = Math.min(this.fillAhead, pcm.length);
+      this.fillAhead -= fill;
+      if (this.bridged > 0) {
+        this.bridgeAfter ??= announced > 0 ? "rtp" : "worker";
+        if (this.bridgeAfter === "worker" || fill === pcm.length) return void this.bridged--;
+        this.bridged = 0;
+      }
+      this.bridgeAfter = undefined;
       this.toPipeline(pcm);
     });
   }

@@ -250,7 +250,42 @@ describe("UPLINK=fast", () => {
     expect(heard).toEqual([1, 2, 3]);
     // The worklet's frames still count (they drive playout and the recording).
     expect(stream.stats.callerFrames).toBe(2);
-    expect(stream.stats.uplink).toEqual({ mode: "fast", fastFrames: 2, gaps: 1, gapMs: 20 });
+    expect(stream.stats.uplink).toEqual({ mode: "fast", fastFrames: 2, gaps: 1, gapMs: 20, bridgedFrames: 0 });
+  });
+
+  it("a stall of the caller's RTP: the worklet's frames carry the pipeline, then the fill of the bridged span is dropped", async () => {
+    const { link, stream } = await setup({ uplink: "fast" });
+    const heard: number[] = [];
+    stream.tap = (frame) => heard.push(frame[0]);
+    link.fastFrame(0, pcm(2), 0, 0);
+    // Jitter: up to 5 worklet frames without a fast one are not a stall.
+    for (let i = 0; i < 5; i++) link.frame(0, pcm(1));
+    link.fastFrame(0, pcm(3), 0, 0);
+    expect(heard).toEqual([2, 3]);
+    // No RTP for 10 worklet frames (200 ms): the last 5 reach the pipeline.
+    for (let i = 0; i < 10; i++) link.frame(0, pcm(1));
+    expect(heard).toEqual([2, 3, 1, 1, 1, 1, 1]);
+    expect(stream.stats.uplink.bridgedFrames).toBe(5);
+    // RTP is back: the lane fills the 200 ms hole (10 frames of silence, announced in the first
+    // one's header), then audio. The 5 bridged frames' worth of fill is dropped, the rest passes.
+    for (let i = 0; i < 10; i++) link.fastFrame(0, pcm(0), 1, 1600);
+    link.fastFrame(0, pcm(4), 1, 1600);
+    expect(heard).toEqual([2, 3, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 4]);
+    // And the worklet's frames stop reaching the pipeline again.
+    link.frame(0, pcm(1));
+    expect(heard.at(-1)).toBe(4);
+  });
+
+  it("a stall of the page's uplink worker (RTP flowed, no fill): its late frames for the bridged span are dropped", async () => {
+    const { link, stream } = await setup({ uplink: "fast" });
+    const heard: number[] = [];
+    stream.tap = (frame) => heard.push(frame[0]);
+    link.fastFrame(0, pcm(2));
+    for (let i = 0; i < 8; i++) link.frame(0, pcm(1));
+    expect(stream.stats.uplink.bridgedFrames).toBe(3);
+    // The worker catches up: 8 frames of real audio at once, the first 3 already bridged.
+    for (let i = 0; i < 8; i++) link.fastFrame(0, pcm(10 + i));
+    expect(heard).toEqual([2, 1, 1, 1, 13, 14, 15, 16, 17]);
   });
 
   it("DTMF is still detected in the worklet's frames once fast frames flow", async () => {
@@ -270,6 +305,6 @@ describe("UPLINK=fast", () => {
     link.fastFrame(0, pcm(2));
     link.frame(0, pcm(1));
     expect(heard).toEqual([1]);
-    expect(stream.stats.uplink).toEqual({ mode: "buffered", fastFrames: 0, gaps: 0, gapMs: 0 });
+    expect(stream.stats.uplink).toEqual({ mode: "buffered", fastFrames: 0, gaps: 0, gapMs: 0, bridgedFrames: 0 });
   });
 });

@@ -89,6 +89,35 @@ describe("fast uplink: the caller's audio decoded straight from RTP", () => {
     expect(uplink.gaps).toBeLessThan(packetsReordered / 2);
   });
 
+  it("caller's RTP stalled 600 ms (PCMU): the worklet's frames carry the pipeline meanwhile, and the tones stay on one grid", async () => {
+    pipeline = await startTestPipeline();
+    stack = await startStack({ PIPELINE_URL: pipeline.url, UPLINK: "fast" });
+    // 2 s of silence first: the stall falls in it, so every tone still plays.
+    const placed = await stack.placeCall({ from: "+15550003001", play: `silence/1200,${PLAY}`, codecs: ["PCMU"] });
+    const hostCall = await until(() => stack!.host.calls.byTelephonySession(placed.telephonySessionId), "the host to take the call", 20_000);
+    const stats = () => (hostCall.stream?.stats ?? hostCall.streamStats) as StreamStats;
+    await until(() => hostCall.stream && stats().uplink.fastFrames > 5, "fast uplink frames", 20_000);
+    const seen = (pipeline as Awaited<ReturnType<typeof startTestPipeline>>).streams[0];
+    const stalledAt = Date.now();
+    const res = await fetch(`${stack.twin.controlUrl}/calls/${placed.callId}/media/stall`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ forMs: 600 }) });
+    expect(res.status).toBe(200);
+    const audio = () => seen.audio;
+    const changed = await until(() => (toneGrid(audio(), 8000, TONES, SEGMENT_MS).changes >= PLAYED_CHANGES ? audio().length : 0), "the tone grid to reach the pipeline", 30_000);
+    await until(() => audio().length >= changed + 8000 * 0.6, "the last tone to reach the pipeline", 10_000);
+    const uplink = { ...stats().uplink };
+    await stack.hangupFromCaller(placed.callId);
+    // 600 ms without RTP, the first 100 ms of it taken as jitter: the rest bridged.
+    expect(uplink.bridgedFrames).toBeGreaterThanOrEqual(10);
+    // Media messages kept coming while the caller's RTP did not (without the bridge: one wait of 600 ms or more).
+    const media = seen.messages.map((m, i) => ({ m, at: seen.receivedAtMs[i] })).filter(({ m, at }) => m.event === "media" && at >= stalledAt && at <= stalledAt + 1500);
+    const waits = media.slice(1).map((x, i) => x.at - media[i].at);
+    expect(Math.max(...waits)).toBeLessThan(400);
+    // The fill of the bridged span was dropped: no frame repeated or missing moves a tone change off the grid.
+    const grid = toneGrid(audio(), 8000, TONES, SEGMENT_MS);
+    expectTones(grid, 0.95);
+    expect(grid.offGridMs).toBeLessThanOrEqual(3);
+  });
+
   for (const profile of ["mulaw", "l16"] as const) {
     const codec = profile === "mulaw" ? "PCMU, μ-law 8 kHz" : "Opus, L16 16 kHz";
     it(`clean link (${codec}): every tone, on one grid, no gap`, async () => {

@@ -94,7 +94,7 @@ export class FakeStreams implements StreamFactory {
       closedWith: [] as string[],
       announced: 0,
       mediaUp: false,
-      stats: { callerFrames: 10, agentSamples: 0, playedSamples: 0, marksPlayed: 0, underruns: 2, badMessages: 1, dtmfIn: "", reconnects: 0, droppedCallerFrames: 0, droppedDtmf: 0, drops: { closed: 0, unresponsive: 0, "too-big": 0 }, callerLevelDbfs: -96, agentLevelDbfs: -96, playoutBufferMs: 0, uplink: { mode: "buffered", fastFrames: 0, gaps: 0, gapMs: 0 } },
+      stats: { callerFrames: 10, agentSamples: 0, playedSamples: 0, marksPlayed: 0, underruns: 2, badMessages: 1, dtmfIn: "", reconnects: 0, droppedCallerFrames: 0, droppedDtmf: 0, drops: { closed: 0, unresponsive: 0, "too-big": 0 }, callerLevelDbfs: -96, agentLevelDbfs: -96, playoutBufferMs: 0, uplink: { mode: "buffered", fastFrames: 0, gaps: 0, gapMs: 0, bridgedFrames: 0 } },
     } as FakeStream & { call: Call; slot: number };
     this.made.push(f);
     const streams = this;
