@@ -10,8 +10,14 @@
  * Only the first is trimmed, down to a fixed base (not the current lead, which may have grown).
  */
 
-/** The level a standing backlog is trimmed down to, whatever the call's lead has grown to. */
-export const TRIM_BASE_MS = 40;
+/**
+ * The level a standing backlog is trimmed down to at first, whatever the call's lead has grown
+ * to: one frame, what a sender paced frame by frame needs. Each time the pipeline is late after a
+ * trim (the page ran dry with nothing waiting here), the call keeps a frame more, up to the max:
+ * a sender paced in bigger or later chunks gets the floor it needs, a smooth one keeps its latency.
+ */
+export const TRIM_BASE_MS = 20;
+export const TRIM_BASE_MAX_MS = 100;
 /** A backlog below base + margin is left alone: it is jitter, not latency worth a cut. */
 export const TRIM_MARGIN_MS = 40;
 /** How long the level must stand above base + margin, fed at real time, before a trim. */
@@ -29,7 +35,8 @@ export const SILENCE_PEAK = 328;
 export class BacklogWatch {
   /** Samples still to be dropped from the head of the queue (0: nothing to trim). */
   budget = 0;
-  readonly baseSamples: number;
+  baseSamples: number;
+  private readonly maxBaseSamples: number;
   private readonly marginSamples: number;
   readonly windowSamples: number;
   private readonly toleranceSamples: number;
@@ -40,9 +47,17 @@ export class BacklogWatch {
   constructor(sampleRate: number) {
     const ms = (x: number) => Math.round((x * sampleRate) / 1000);
     this.baseSamples = ms(TRIM_BASE_MS);
+    this.maxBaseSamples = ms(TRIM_BASE_MAX_MS);
     this.marginSamples = ms(TRIM_MARGIN_MS);
     this.windowSamples = ms(TRIM_WINDOW_MS);
     this.toleranceSamples = ms(TRIM_RATE_TOLERANCE_MS);
+  }
+
+  /** The pipeline ran late after a trim: keep `samples` more from now on (false at the max). */
+  raiseBase(samples: number): boolean {
+    if (this.baseSamples >= this.maxBaseSamples) return false;
+    this.baseSamples = Math.min(this.maxBaseSamples, this.baseSamples + samples);
+    return true;
   }
 
   /** Starts a fresh window (playout started, or a clear emptied the queue). */

@@ -197,12 +197,17 @@ export class Playout {
 
   /**
    * The page ran dry and resumed between the last frame's position and this one's. If the queue
-   * here ran empty right there, the pipeline was late; otherwise audio was waiting here while the
-   * page starved, so the host ↔ page loop was late: give this call one more frame of lead.
+   * here ran empty right there, the pipeline was late (after a trim: keep a frame more of its
+   * backlog); otherwise audio was waiting here while the page starved, so the host ↔ page loop
+   * was late: give this call one more frame of lead.
    */
   private onHoles(holes: number, from: number): void {
     this.underruns += holes;
-    if (this.dry.some((at) => at >= from && at <= this.consumed)) return;
+    if (this.dry.some((at) => at >= from && at <= this.consumed)) {
+      // The pipeline was late. If its backlog was trimmed, the floor left was too thin for it.
+      if (this.trimmedSamples > 0) this.watch.raiseBase(this.frame);
+      return;
+    }
     if (this.leadSamples >= this.maxLeadSamples) return;
     this.leadSamples = Math.min(this.maxLeadSamples, this.leadSamples + this.frame);
     this.events.onLeadRaised?.(this.leadMs);
@@ -211,6 +216,11 @@ export class Playout {
   /** The call's lead now (it grows after holes the host caused). */
   get leadMs(): number {
     return (this.leadSamples * 1000) / this.opts.sampleRate;
+  }
+
+  /** The level this call's standing backlog is trimmed down to (it grows when the pipeline runs late after a trim). */
+  get trimBaseMs(): number {
+    return (this.watch.baseSamples * 1000) / this.opts.sampleRate;
   }
 
   get trimmedMs(): number {

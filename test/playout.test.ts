@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MAX_LEAD_MS, Playout } from "../bridge/playout.ts";
-import { TRIM_BASE_MS, TRIM_FADE_MS, TRIM_MARGIN_MS } from "../bridge/playout-trim.ts";
+import { TRIM_BASE_MAX_MS, TRIM_BASE_MS, TRIM_FADE_MS, TRIM_MARGIN_MS } from "../bridge/playout-trim.ts";
 
 /** Playout bookkeeping without a browser: the page is played by hand through caller-frame headers. */
 function setup(opts: { leadMs?: number; maxQueueMs?: number } = {}) {
@@ -236,6 +236,42 @@ describe("playout: standing backlogs are trimmed, bursts are not", () => {
     const tonePushed = loud(tone(HZ, RATE, AMP)) + 6 * loud(tone(HZ, 10 * FRAME, AMP));
     expect(loud(t.played)).toBeGreaterThanOrEqual(tonePushed - 6 * 2);
     expect(maxJump(t.played)).toBeLessThanOrEqual(allowed);
+  });
+
+  it("a pipeline late after its backlog was trimmed gets a frame more of floor each time, up to the max", () => {
+    const t = realTime();
+    let phase = 0;
+    const next = () => {
+      const pcm = tone(HZ, FRAME, AMP, phase);
+      phase += FRAME;
+      return pcm;
+    };
+    t.p.push(tone(HZ, RATE, AMP));
+    phase = RATE;
+    t.p.start();
+    // Converged (as above): what stands is under base + margin.
+    for (let k = 0; k < 50 * 40; k++) t.tick(() => t.p.push(next()));
+    expect(t.p.bufferedMs).toBeLessThanOrEqual(TRIM_BASE_MS + TRIM_MARGIN_MS);
+    expect(t.p.trimBaseMs).toBe(TRIM_BASE_MS);
+    // The pipeline is late by what stands: the page plays what it holds and runs dry, with nothing
+    // waiting here; then the late frames come at once.
+    const late = () => {
+      const owed = Math.ceil(t.p.bufferedMs / 20) + 1;
+      for (let i = 0; i < owed; i++) t.tick();
+      t.tick(() => {
+        for (let i = 0; i <= owed; i++) t.p.push(next());
+      }, true);
+    };
+    late();
+    expect(t.p.trimBaseMs).toBe(TRIM_BASE_MS + 20);
+    for (let i = 0; i < 20; i++) late();
+    expect(t.p.trimBaseMs).toBe(TRIM_BASE_MAX_MS);
+    // A hole the host caused (audio waited here) grows the lead, not the floor.
+    const lead = t.p.leadMs;
+    t.p.push(tone(HZ, 4 * FRAME, AMP));
+    t.tick(undefined, true);
+    expect(t.p.trimBaseMs).toBe(TRIM_BASE_MAX_MS);
+    expect(t.p.leadMs).toBeGreaterThanOrEqual(lead);
   });
 
   it("a grown lead leaves no standing backlog: trimmed to the base, not to the lead", () => {
