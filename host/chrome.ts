@@ -59,7 +59,7 @@ export function chromeArgs(opts: Pick<ChromeOptions, "insecureTls" | "args" | "d
     "--disable-features=AudioServiceOutOfProcess",
     // The network service: −1 process, idle PSS −15 MB; CPU idle and per call within the noise.
     "--enable-features=NetworkServiceInProcess2",
-    // No spare renderer kept warm for a next navigation the page never makes.
+    // No spare renderer kept warm for a next navigation the page never makes: −1 process, PSS −8 MB.
     "--disable-features=SpareRendererForSitePerProcess",
     ...(opts.insecureTls ? ["--ignore-certificate-errors"] : []),
     ...(opts.debugPort !== undefined ? [`--remote-debugging-port=${opts.debugPort}`] : []),
