@@ -53,7 +53,8 @@ export class ElevenLabsSession implements PipelineSession {
   private readonly runner: ToolRunner;
   private readonly call: AudioFormat;
   private formats: { input: AudioFormat; output: AudioFormat } | undefined;
-  private metadata: { resolve(f: ServerEvent<"conversation_initiation_metadata">): void; reject(e: Error): void } | undefined;
+  /** Set while open() waits for the conversation to start. */
+  private metadata: { resolve(): void; reject(e: Error): void } | undefined;
   private turn: AgentTurn | undefined;
   /** Audio events older than this id belong to a reply the caller cut off: they must not play. */
   private interruptedAt = 0;
@@ -88,15 +89,11 @@ export class ElevenLabsSession implements PipelineSession {
       if (status === 401 || status === 403) throw new Error(`ElevenLabs refused the conversation (HTTP ${status}): ${this.options.ELEVENLABS_API_KEY ? "check ELEVENLABS_API_KEY and ELEVENLABS_AGENT_ID" : "a private agent needs ELEVENLABS_API_KEY"}`);
       throw err;
     }
-    const metadata = new Promise<ServerEvent<"conversation_initiation_metadata">>((resolve, reject) => (this.metadata = { resolve, reject }));
+    const started = new Promise<void>((resolve, reject) => (this.metadata = { resolve, reject }));
     const timer = setTimeout(() => this.metadata?.reject(new Error(`ElevenLabs sent no conversation_initiation_metadata within ${this.opts.connectTimeoutMs} ms`)), this.opts.connectTimeoutMs);
     this.send(this.initiation(info));
     try {
-      const m = (await metadata).conversation_initiation_metadata_event;
-      const formats = agentFormats(this.call, m.user_input_audio_format, m.agent_output_audio_format);
-      if (typeof formats === "string") throw new Error(`ElevenLabs: ${formats}`);
-      this.formats = formats;
-      this.on.onNote({ conversationId: m.conversation_id ?? null, input: m.user_input_audio_format, output: m.agent_output_audio_format }, "elevenlabs: conversation started");
+      await started;
     } catch (err) {
       socket.close("conversation not started");
       throw err;
@@ -104,6 +101,20 @@ export class ElevenLabsSession implements PipelineSession {
       clearTimeout(timer);
       this.metadata = undefined;
     }
+  }
+
+  /**
+   * The agent's formats, taken as the metadata arrives: its audio may follow in the same read,
+   * before any continuation of open() runs.
+   */
+  private onMetadata(e: ServerEvent<"conversation_initiation_metadata">): void {
+    if (!this.metadata) return;
+    const m = e.conversation_initiation_metadata_event;
+    const formats = agentFormats(this.call, m.user_input_audio_format, m.agent_output_audio_format);
+    if (typeof formats === "string") return this.metadata.reject(new Error(`ElevenLabs: ${formats}`));
+    this.formats = formats;
+    this.on.onNote({ conversationId: m.conversation_id ?? null, input: m.user_input_audio_format, output: m.agent_output_audio_format }, "elevenlabs: conversation started");
+    this.metadata.resolve();
   }
 
   /** The conversation's URL: signed by ElevenLabs for the key when one is set (the key never goes on the WebSocket). */
@@ -194,7 +205,7 @@ export class ElevenLabsSession implements PipelineSession {
     const e = parsed.event;
     switch (parsed.type) {
       case "conversation_initiation_metadata":
-        return this.metadata?.resolve(e as ServerEvent<"conversation_initiation_metadata">);
+        return this.onMetadata(e as ServerEvent<"conversation_initiation_metadata">);
       case "audio":
         return this.onAudio(e as ServerEvent<"audio">);
       case "interruption":
