@@ -165,6 +165,25 @@ describe("elevenlabs session", () => {
     await expect(env.opened).rejects.toThrow("ElevenLabs sent no conversation_initiation_metadata within 1500 ms");
   });
 
+  it("pcm_16000 both ways on a 16 kHz call: PCM16 passes as it is, μ-law on an 8 kHz one is encoded", async () => {
+    env = await setup({ formats: ["pcm_16000", "pcm_16000"], encoding: "l16", rate: 16000 });
+    await env.opened;
+    const frame = new Int16Array(320).map((_, i) => (i % 2 ? 1000 : -1000));
+    env.session.sendCallerAudio(frame);
+    await until(() => env!.got.some((e) => typeof e.user_audio_chunk === "string"), "the caller's chunk");
+    const chunk = Buffer.from(String(env.got.find((e) => e.user_audio_chunk)!.user_audio_chunk), "base64");
+    expect(chunk.length).toBe(640);
+    expect(new Int16Array(Uint8Array.from(chunk).buffer)).toEqual(frame);
+    env.audio(1, 640);
+    await until(() => env!.seen.audio === 320, "16 kHz agent audio");
+    await env.close();
+    env = await setup();
+    await env.opened;
+    env.session.sendCallerAudio(new Int16Array(160));
+    await until(() => env!.got.some((e) => typeof e.user_audio_chunk === "string"), "the caller's chunk");
+    expect(Buffer.from(String(env.got.find((e) => e.user_audio_chunk)!.user_audio_chunk), "base64")).toEqual(Buffer.alloc(160, 0xff));
+  });
+
   it("a private agent: a signed URL fetched with the key, which never goes on the socket; a refused key says what to fix", async () => {
     const standin = await startElevenLabsStandin({ agentId: AGENT, apiKey: KEY, greetingMs: 200 });
     try {
