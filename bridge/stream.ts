@@ -377,6 +377,11 @@ export class CallStream {
   }
 
   private async onDropped(drop: PipelineDrop): Promise<void> {
+    if (this.opts.reconnect && this.session?.resumable === false) {
+      this.log.warn({ protocol: this.opts.profile.protocol }, "pipeline dropped: its conversation cannot be picked up on a new connection, so the call ends (no reconnect)");
+      this.events.onEnd(DROP_REASONS[drop.kind]);
+      return;
+    }
     if (!this.opts.reconnect || this.stats.reconnects >= MAX_RECONNECTS || !this.info) {
       this.events.onEnd(DROP_REASONS[drop.kind]);
       return;

@@ -14,7 +14,7 @@ export const schemas = {
     from: phone.optional(),
     pipelineUrl: z.url({ protocol: /^wss?$/, error: "pipelineUrl must be a ws:// or wss:// URL" }).optional(),
     customParameters: z.record(z.string().regex(/^[\w.-]{1,64}$/), z.string().max(512)).optional(),
-    // The protocol's per-call settings (openai-realtime: OPENAI_INSTRUCTIONS, OPENAI_VOICE, OPENAI_MODEL, OPENAI_TOOLS); checked by the host.
+    // The protocol's per-call settings (openai-realtime: OPENAI_INSTRUCTIONS, OPENAI_VOICE, OPENAI_MODEL, OPENAI_TOOLS; elevenlabs: ELEVENLABS_*); checked by the host.
     pipelineSettings: z.record(z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/), z.string().max(16_000)).optional(),
     amd: z
       .strictObject({
@@ -151,7 +151,7 @@ export function openApi(): Record<string, unknown> {
             endedAt: { type: ["string", "null"], format: "date-time" },
             endReason: { type: ["string", "null"] },
             transferTarget: { type: ["string", "null"] },
-            transcript: { type: "array", description: "openai-realtime: the conversation's finished lines (at most 200)", items: { type: "object", properties: { role: { enum: ["caller", "agent"] }, text: { type: "string" }, atMs: { type: "number" } } } },
+            transcript: { type: "array", description: "openai-realtime, elevenlabs: the conversation's finished lines (at most 200)", items: { type: "object", properties: { role: { enum: ["caller", "agent"] }, text: { type: "string" }, atMs: { type: "number" } } } },
             amd: { type: ["object", "null"], properties: { result: { enum: ["human", "machine", "unknown"] }, reason: { type: "string" }, atMs: { type: "number" } } },
             recording: {
               type: ["object", "null"],

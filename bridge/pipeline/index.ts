@@ -2,13 +2,14 @@
  * The pipeline protocols the host speaks: the one list. A new protocol is one file exporting a
  * PipelineProtocol (see ./protocol.ts) plus one line here (docs/ARCHITECTURE.md shows the diff).
  */
+import { elevenlabsProtocol } from "./elevenlabs.ts";
 import { l16Protocol } from "./l16.ts";
 import { openaiRealtimeProtocol } from "./openai-realtime.ts";
 import type { PipelineProfile, PipelineProtocol } from "./protocol.ts";
 import type { PipelineHandlers, PipelineOptions, PipelineSession } from "./session.ts";
 import { twilioProtocol } from "./twilio.ts";
 
-export const PROTOCOLS: readonly PipelineProtocol[] = [twilioProtocol, l16Protocol, openaiRealtimeProtocol];
+export const PROTOCOLS: readonly PipelineProtocol[] = [twilioProtocol, l16Protocol, openaiRealtimeProtocol, elevenlabsProtocol];
 
 export function protocolNamed(name: string): PipelineProtocol | undefined {
   return PROTOCOLS.find((p) => p.name === name);

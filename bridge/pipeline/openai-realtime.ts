@@ -1,12 +1,12 @@
 import alawmulaw from "alawmulaw";
 import { mediaProbe } from "../probe.ts";
-import { SERVER_EVENTS, TOOL_NAMES, toolAction, toolDefinitions, toolsOf, type ServerEvent, type ServerEventType, type ToolName } from "./openai-events.ts";
+import { TOOLS_HINT, TOOLS_PATTERN, ToolRunner, toolsOf, type ToolName, type ToolOutcome } from "./call-tools.ts";
+import { SERVER_EVENTS, parseArguments, toolDefinitions, type ServerEvent, type ServerEventType } from "./openai-events.ts";
 import type { PipelineProfile, PipelineProtocol } from "./protocol.ts";
 import type { PipelineHandlers, PipelineOptions, PipelineSession, StreamInfo } from "./session.ts";
 import { PipelineSocket } from "./socket.ts";
 
 const DEFAULT_URL = "wss://api.openai.com/v1/realtime";
-const TOOLS_PATTERN = new RegExp(`^(none|(${TOOL_NAMES.join("|")})(,(${TOOL_NAMES.join("|")}))*)$`);
 /** Item ids whose audio was cut at a barge-in: their late deltas are dropped. A few suffice. */
 const CUT_ITEMS_KEPT = 16;
 
@@ -20,7 +20,7 @@ export const openaiRealtimeProtocol: PipelineProtocol = {
     OPENAI_MODEL: { pattern: /^[\w.-]{1,64}$/, default: "gpt-realtime", perCall: true, hint: "the Realtime model, e.g. gpt-realtime" },
     OPENAI_VOICE: { pattern: /^[\w-]{1,32}$/, default: "marin", perCall: true, hint: "the voice, e.g. marin, cedar or alloy" },
     OPENAI_INSTRUCTIONS: { pattern: /^[^]{1,16000}$/, default: "You are a friendly voice assistant answering a phone call. Keep answers short.", perCall: true, hint: "the system instructions, up to 16000 characters" },
-    OPENAI_TOOLS: { pattern: TOOLS_PATTERN, default: "hang_up", perCall: true, hint: `the call control the model may use, comma-separated from ${TOOL_NAMES.join(", ")}, or none` },
+    OPENAI_TOOLS: { pattern: TOOLS_PATTERN, default: "hang_up", perCall: true, hint: `the call control the model may use, ${TOOLS_HINT}` },
     // pcmu: the call stays G.711 end to end; pcm24k: Opus calls, 24 kHz PCM16 both ways (no resampling in the host).
     OPENAI_AUDIO: { values: ["pcmu", "pcm24k"], default: "pcmu", hint: "pcmu keeps calls on G.711 μ-law (8 kHz); pcm24k is 24 kHz PCM16 with Opus calls" },
   },
@@ -47,9 +47,7 @@ export class OpenAiRealtimeSession implements PipelineSession {
   private readonly tools: ToolName[];
   private item: AgentItem | undefined;
   private readonly cut: string[] = [];
-  /** Tool calls waiting for the audio sent before them to play (a mark each). */
-  private readonly waiting = new Map<string, { callId: string; name: string; args: string }>();
-  private closed = false;
+  private readonly runner: ToolRunner;
 
   constructor(
     opts: PipelineOptions,
@@ -59,6 +57,7 @@ export class OpenAiRealtimeSession implements PipelineSession {
     this.sampleRate = profile.sampleRate;
     this.options = profile.options ?? {};
     this.tools = toolsOf(this.options.OPENAI_TOOLS);
+    this.runner = new ToolRunner("openai", this.tools, on);
     const url = new URL(opts.url);
     if (!url.searchParams.has("model")) url.searchParams.set("model", this.options.OPENAI_MODEL ?? "gpt-realtime");
     this.socket = new PipelineSocket(
@@ -116,10 +115,7 @@ export class OpenAiRealtimeSession implements PipelineSession {
 
   /** Our own marks only: a tool call whose preceding audio has now played runs. */
   sendMarkPlayed(name: string): void {
-    const call = this.waiting.get(name);
-    if (!call) return;
-    this.waiting.delete(name);
-    void this.runTool(call.callId, call.name, call.args);
+    this.runner.markPlayed(name);
   }
 
   /** A key the caller pressed, told to the model as part of the conversation. */
@@ -128,8 +124,7 @@ export class OpenAiRealtimeSession implements PipelineSession {
   }
 
   close(reason: string): void {
-    this.closed = true;
-    this.waiting.clear();
+    this.runner.close();
     this.socket.close(reason);
   }
 
@@ -199,26 +194,12 @@ export class OpenAiRealtimeSession implements PipelineSession {
 
   /** A tool runs once the audio the model sent before it has played (its goodbye before hang_up). */
   private onFunctionCall(e: ServerEvent<"response.function_call_arguments.done">): void {
-    const mark = `openai-tool-${e.call_id}`;
-    this.waiting.set(mark, { callId: e.call_id, name: e.name, args: e.arguments });
-    this.on.onMark(mark);
-  }
-
-  private async runTool(callId: string, name: string, args: string): Promise<void> {
-    const action = toolAction(name, this.tools, args);
-    let output: Record<string, unknown>;
-    if (typeof action === "string") output = { ok: false, error: action };
-    else {
-      this.on.onNote({ tool: name, action: action.kind }, "openai: tool call");
-      output = await this.on.onCallAction(action).then(
-        () => ({ ok: true }),
-        (err: Error) => ({ ok: false, error: err.message }),
-      );
-    }
-    if (typeof action === "string" || !output.ok) this.on.onNote({ tool: name, error: output.error }, "openai: tool call refused");
-    // A hang-up or a transfer closed this stream: there is no one left to tell.
-    if (this.closed) return;
-    this.send({ type: "conversation.item.create", item: { type: "function_call_output", call_id: callId, output: JSON.stringify(output) } });
-    this.send({ type: "response.create" });
+    const args = parseArguments(e.arguments);
+    const reply = (output: ToolOutcome) => {
+      this.send({ type: "conversation.item.create", item: { type: "function_call_output", call_id: e.call_id, output: JSON.stringify(output) } });
+      this.send({ type: "response.create" });
+    };
+    // Unparsable arguments still wait their turn, so outcomes come back in the order of the calls.
+    this.runner.request(e.name, args.ok ? args.value : undefined, reply, args.ok ? undefined : args.error);
   }
 }

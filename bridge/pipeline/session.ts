@@ -18,7 +18,7 @@ export interface StreamInfo {
   customParameters: Record<string, string>;
 }
 
-/** Call control a pipeline asks for as a tool (openai-realtime): what the REST API does to a call. */
+/** Call control a pipeline asks for as a tool (openai-realtime, elevenlabs): what the REST API does to a call. */
 export type PipelineCallAction = { kind: "hangup" } | { kind: "dtmf"; digits: string } | { kind: "transfer"; target: string; mode: "blind" | "warm" };
 
 /** Where the call's playout stands, in samples since the call's start (bridge/playout.ts). */
@@ -57,6 +57,8 @@ export interface PipelineHandlers {
 export interface PipelineSession {
   /** The sample rate both directions use on this stream (the page's audio graph runs at it). */
   readonly sampleRate: number;
+  /** false: a new connection would be a new conversation (elevenlabs), so a drop ends the call even with PIPELINE_DROP_ACTION=reconnect. */
+  readonly resumable?: boolean;
   /** The pipeline connection's last ping round trip (ms), once a pong came. */
   readonly rttMs: number | undefined;
   /** Dials the pipeline and sends the opening messages; rejects when it cannot be reached in time. */
