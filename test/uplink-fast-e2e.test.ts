@@ -140,7 +140,9 @@ describe("fast uplink: the caller's audio decoded straight from RTP", () => {
       expect(uplink.gapMs).toBeLessThanOrEqual(packetsLost * 20);
       expect(uplink.gapMs).toBeGreaterThanOrEqual((packetsLost - 3) * 20);
       expectTones(grid, 0.8);
-      expect(grid.offGridMs).toBeLessThanOrEqual(3);
+      // A packet lost at a tone change blurs where that change is found (seen: 5 ms); a frame
+      // duplicated or dropped would move every later change by a whole 20 ms.
+      expect(grid.offGridMs).toBeLessThanOrEqual(10);
     });
   }
 });
