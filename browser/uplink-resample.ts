@@ -43,13 +43,13 @@ export class Resampler {
     return this.up === this.down;
   }
 
-  /** Feeds input samples; `out` gets each output sample as soon as it can be computed. */
-  push(input: Float32Array, out: (v: number) => void): void {
+  /** Feeds the first `n` input samples; `out` gets each output sample as soon as it can be computed. */
+  push(input: Float32Array, out: (v: number) => void, n = input.length): void {
     if (this.passThrough) {
-      for (let i = 0; i < input.length; i++) out(input[i]);
+      for (let i = 0; i < n; i++) out(input[i]);
       return;
     }
-    this.append(input);
+    this.append(input, n);
     const { up, down, taps } = this;
     const last = this.base + this.len - 1;
     while (Math.floor(this.next / up) <= last) {
@@ -71,13 +71,13 @@ export class Resampler {
     }
   }
 
-  private append(input: Float32Array): void {
-    if (this.len + input.length > this.buf.length) {
-      const bigger = new Float32Array(Math.max(this.buf.length * 2, this.len + input.length));
+  private append(input: Float32Array, n: number): void {
+    if (this.len + n > this.buf.length) {
+      const bigger = new Float32Array(Math.max(this.buf.length * 2, this.len + n));
       bigger.set(this.buf.subarray(0, this.len));
       this.buf = bigger;
     }
-    this.buf.set(input, this.len);
-    this.len += input.length;
+    for (let i = 0; i < n; i++) this.buf[this.len + i] = input[i];
+    this.len += n;
   }
 }
