@@ -232,6 +232,8 @@ self.onrtctransform = (event) => {
       // Read before passing on: the frame belongs to Chrome again once enqueued.
       const meta = frame.getMetadata();
       const ts = (meta.rtpTimestamp ?? frame.timestamp ?? 0) >>> 0;
+      // A copy (the one allocation per packet left here): the lane may hold a packet back for
+      // reordering, and Chrome owns the frame's data again once it is enqueued.
       const bytes = new Uint8Array(frame.data.slice(0));
       controller.enqueue(frame);
       try {
