@@ -172,6 +172,9 @@ export class Playout {
    */
   clear(): string[] {
     mediaProbe?.onClear(this);
+    // The page first: until it drops its audio the caller hears more of it; the bookkeeping and
+    // the marks sent back below can wait the few microseconds.
+    this.sink.clear();
     for (const m of this.inFlight.splice(0)) {
       clearTimeout(m.timer);
       this.events.onMark(m.name);
@@ -179,7 +182,6 @@ export class Playout {
     this.queue.clear();
     // What the page still holds is dropped there: count it consumed from here on.
     this.pushed = this.sent;
-    this.sink.clear();
     this.consumed = this.sent;
     this.dry.length = 0;
     this.watch.reset(this.consumed, this.fed);
