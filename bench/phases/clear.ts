@@ -18,6 +18,8 @@ export interface ClearResult {
   pageOnlyEstimate: Summary;
   quantumMs: number;
   missed: number;
+  /** Calls left out because their recording's anchor put audio at the caller before the page played it. */
+  unanchored: number;
 }
 
 export async function benchClear(s: Stack, host: Host, profile: Profile, P: Params): Promise<ClearResult> {
@@ -29,6 +31,7 @@ export async function benchClear(s: Stack, host: Host, profile: Profile, P: Para
   const pageOnly: number[] = [];
   const sendPaths: number[] = [];
   let missed = 0;
+  let unanchored = 0;
   const perCall = Math.ceil(P.clears / P.clearCalls);
   for (let n = 0; n < P.clearCalls; n++) {
     // Spread the clear over the render quantum's phase: a fixed spacing could always land alike.
@@ -46,6 +49,13 @@ export async function benchClear(s: Stack, host: Host, profile: Profile, P: Para
     const onsets = playoutPath(report.tonesSentAtMs, powers, startedAt, call.playout);
     const sendPath = median(onsets.toCaller);
     sendPaths.push(round(sendPath, 1));
+    // Audio heard before the page played it: this recording's anchor is off (seen on Opus calls,
+    // by tens of ms), and so would be every figure from it. Counted, not averaged in.
+    if (!(sendPath > 0)) {
+      unanchored++;
+      progress(`clear ${profile.name} call ${n + 1}: send path ${fmt(sendPath, 1)} ms, impossible: the recording's anchor is off, call left out`);
+      continue;
+    }
     report.clearsSentAtMs.forEach((sent, i) => {
       const rel = sent - startedAt;
       const off = offsetAfter(powers, rel - 100, rel + 500, 100);
@@ -64,5 +74,5 @@ export async function benchClear(s: Stack, host: Host, profile: Profile, P: Para
     progress(`clear ${profile.name} call ${n + 1}: p50 ${fmt(median(ms.slice(-perCall)))} ms (send path ${fmt(sendPath, 1)} ms)`);
   }
   const quantumMs = (renderQuantum(profile.rate) * 1000) / profile.rate;
-  return { ms: ms.map((x) => round(x)), summary: summarize(ms), pipelineToHost: summarize(toHost), sendPathMs: sendPaths, pageOnlyEstimate: summarize(pageOnly), quantumMs, missed };
+  return { ms: ms.map((x) => round(x)), summary: summarize(ms), pipelineToHost: summarize(toHost), sendPathMs: sendPaths, pageOnlyEstimate: summarize(pageOnly), quantumMs, missed, unanchored };
 }
