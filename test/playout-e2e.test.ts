@@ -158,9 +158,11 @@ describe("playout: marks, clear, bursts and gaps", () => {
   });
 
   it("clear cuts a reply mid-tone without a click, every time: the ramp, then silence", async () => {
-    // 250 Hz at -12 dBFS: slow enough that its own curvature (second difference) is small next to
-    // what a hard cut at a random phase makes; four cuts, so a hard one cannot hide behind its phase.
-    const HZ = 250;
+    // 230 Hz at -12 dBFS: slow enough that its own curvature (second difference) is small next to
+    // what a hard cut makes. Not 250 Hz: a reply starts on a render quantum and is cut on one, and
+    // 250 Hz puts a whole number of periods in every 64-sample quantum, so every cut fell on a zero
+    // crossing, where even a hard cut passed. Four cuts at different delays spread the phase.
+    const HZ = 230;
     const AMP = 10 ** (-12 / 20);
     const CUTS = 4;
     const { rec } = await call(
@@ -169,8 +171,8 @@ describe("playout: marks, clear, bursts and gaps", () => {
         whenMediaUp(s, () => {
           for (let k = 0; k < CUTS; k++) {
             setTimeout(() => s.ws.readyState === s.ws.OPEN && s.sendPcm(tone(HZ, 800)), 300 + k * 900);
-            // 400 ms into each 800 ms reply: the caller barged in.
-            setTimeout(() => s.ws.readyState === s.ws.OPEN && s.send({ event: "clear", streamSid: s.start!.streamSid }), 700 + k * 900);
+            // 400–511 ms into each 800 ms reply: the caller barged in.
+            setTimeout(() => s.ws.readyState === s.ws.OPEN && s.send({ event: "clear", streamSid: s.start!.streamSid }), 700 + 37 * k + k * 900);
           }
         }),
       300 + CUTS * 900 + 2500,
@@ -192,8 +194,9 @@ describe("playout: marks, clear, bursts and gaps", () => {
       for (let i = Math.max(2, from); i < to; i++) max = Math.max(max, Math.abs(rec.samples[i] - 2 * rec.samples[i - 1] + rec.samples[i - 2]));
       return max;
     };
-    // The tone's own curvature is 4·sin²(π·250/8000)·A ≈ 0.04·A, μ-law adds up to ≈ 0.06·A and a
-    // 2 ms ramp's kinks ≈ 0.06·A; a hard cut adds the whole sample it drops, up to A.
+    // The tone's own curvature is 4·sin²(π·230/8000)·A ≈ 0.03·A, μ-law adds up to ≈ 0.06·A and a
+    // 2 ms ramp's kinks ≈ 0.06·A; a hard cut adds the whole sample it drops, up to A (measured
+    // with the ramp removed: 0.20·A on a zero crossing, more at any other phase).
     const limit = 0.3 * AMP;
     const ms = rec.rate / 1000;
     const at = (run: { from: number; blocks: number }) => [run.from * block, (run.from + run.blocks) * block];
