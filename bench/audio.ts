@@ -71,6 +71,8 @@ export interface Recording {
   startedAtMs: number | undefined;
   /** bench/twin-probe.ts: the least-delayed packet's anchor, the caller's first frame due time, its late frames (index → ms). */
   anchorMs?: number;
+  /** bench/twin-probe.ts: the same anchor per `bucketMs` of media time (NaN where no packet came). */
+  anchors?: { bucketMs: number; ms: number[] };
   firstDueMs?: number;
   lateMs?: Map<number, number>;
 }
@@ -110,9 +112,11 @@ function parseComment(text: string): Omit<Recording, "samples" | "rate"> {
     return v === undefined || v === "" || Number.isNaN(Number(v)) ? undefined : Number(v);
   };
   const late = field("late");
+  const anchors = field("anchors")?.split(":");
   return {
     startedAtMs: num("startedAtMs"),
     anchorMs: num("anchorMs"),
+    anchors: anchors?.length === 2 ? { bucketMs: Number(anchors[0]), ms: anchors[1].split(",").map((x) => (x === "" ? NaN : Number(x))) } : undefined,
     firstDueMs: num("firstDueMs"),
     lateMs: late ? new Map(late.split(",").filter(Boolean).map((x) => x.split(":").map(Number) as [number, number])) : undefined,
   };
@@ -123,6 +127,21 @@ function decodeWithWavefile(buf: Buffer): Recording {
   const comment = String(w.getTag("ICMT") ?? "");
   w.toBitDepth("32f");
   return { samples: w.getSamples(false, Float32Array) as unknown as Float32Array, rate: (w.fmt as { sampleRate: number }).sampleRate, ...parseComment(comment) };
+}
+
+/**
+ * The anchor for audio heard around wall time `atMs`: the least-delayed packet within ± `spanMs`
+ * of media time there, so a slip of the sender's RTP clock earlier or later in the call does not
+ * move this figure. Falls back to the call's one anchor.
+ */
+export function localAnchor(rec: Recording, atMs: number, spanMs = 500): number {
+  const whole = rec.anchorMs ?? rec.startedAtMs!;
+  if (!rec.anchors) return whole;
+  const { bucketMs, ms } = rec.anchors;
+  const at = atMs - whole;
+  let best = Infinity;
+  for (let b = Math.max(0, Math.floor((at - spanMs) / bucketMs)); b <= Math.floor((at + spanMs) / bucketMs) && b < ms.length; b++) if (ms[b] < best) best = ms[b];
+  return Number.isFinite(best) ? best : whole;
 }
 
 /** A sine as PCM16 with continuous phase across calls (for streaming a tone in chunks). */

@@ -71,7 +71,7 @@ export function table(launch: LaunchResult | undefined, sip: SipResult | undefin
     }
     const c = p.clear;
     if (c) {
-      row(`3. clear → silence at the caller, p50 / p95 ${tag} (${c.summary.n} reps)`, `${pair(c.summary)} ms`, `≤ ${TARGET.clearMs} ms`, c.summary.p95 <= TARGET.clearMs);
+      row(`3. clear → silence at the caller, p50 / p95 ${tag} (${c.summary.n} reps${c.unanchored ? `, ${c.unanchored} left out: misplaced in the recording` : ""})`, `${pair(c.summary)} ms`, `≤ ${TARGET.clearMs} ms`, c.summary.p95 <= TARGET.clearMs);
       row(`    page-only part (est.: minus transit and the call's send path ${c.sendPathMs.join(", ")} ms; 1 quantum = ${fmt(c.quantumMs, 1)} ms)`, `${pair(c.pageOnlyEstimate, 1)} ms`, `≤ ${TARGET.clearMs} ms`, c.pageOnlyEstimate.p95 <= TARGET.clearMs);
     }
     const k = p.cost;

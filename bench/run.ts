@@ -73,7 +73,8 @@ async function main(): Promise<void> {
     profiles.push(r);
     try {
       if (profile.name === "mulaw" && runs("sip")) sip = await benchSip(s, host, P);
-      const full = profile.name === "mulaw" || P.opusLatency;
+      // A part asked for by name (--only) runs on every profile asked for, quick or not.
+      const full = profile.name === "mulaw" || P.opusLatency || ONLY !== undefined;
       if (full && runs("latency")) r.latency = await benchLatency(s, host, profile, P);
       if (full && runs("paced")) r.paced = await benchPaced(s, host, profile, P);
       if (full && runs("clear")) r.clear = await benchClear(s, host, profile, P);

@@ -14,8 +14,12 @@ import { secretEquals } from "./secret-equal.ts";
  * only then. A trailing odd byte is no sample (copied whole, it made Int16Array throw).
  */
 function callerPcm(data: Buffer): Int16Array {
-  const body = data.subarray(UP_HEADER_BYTES, UP_HEADER_BYTES + ((data.byteLength - UP_HEADER_BYTES) & ~1));
-  return body.byteOffset % 2 === 0 ? new Int16Array(body.buffer, body.byteOffset, body.byteLength >> 1) : new Int16Array(Uint8Array.from(body).buffer);
+  const at = data.byteOffset + UP_HEADER_BYTES;
+  const n = (data.byteLength - UP_HEADER_BYTES) >> 1;
+  if (at % 2 === 0) return new Int16Array(data.buffer, at, n);
+  const pcm = new Int16Array(n);
+  data.copy(new Uint8Array(pcm.buffer), 0, UP_HEADER_BYTES, UP_HEADER_BYTES + 2 * n);
+  return pcm;
 }
 
 /** The page's scripts by file name (browser/build.ts makes them). */
@@ -288,17 +292,30 @@ export class PageLink extends EventEmitter<LinkEvents> implements PageCommands {
     });
   }
 
-  /** Queues agent audio for a slot (PCM16 at the page's rate). */
+  /** A host → page header, stamped here and copied into each frame (no view per frame). */
+  private readonly downHeader = Buffer.alloc(DOWN_HEADER_BYTES);
+  private readonly downView = new DataView(this.downHeader.buffer, this.downHeader.byteOffset, DOWN_HEADER_BYTES);
+  /** Per slot, bytes of the buffer its last agent frame lived in: playout reuses one, so this is made once per call. */
+  private readonly agentBytes: Array<Buffer | undefined> = [];
+
+  /**
+   * Queues agent audio for a slot (PCM16 at the page's rate), copied: `pcm` may be reused. The
+   * frame itself must be new (ws keeps it until written); one this small comes from Node's pool.
+   */
   sendAgent(slot: number, pcm: Int16Array): void {
     const buf = Buffer.allocUnsafe(DOWN_HEADER_BYTES + pcm.byteLength);
-    writeDownHeader(new DataView(buf.buffer, buf.byteOffset, DOWN_HEADER_BYTES), MediaKind.Agent, slot);
-    Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength).copy(buf, DOWN_HEADER_BYTES);
+    writeDownHeader(this.downView, MediaKind.Agent, slot);
+    this.downHeader.copy(buf, 0);
+    let bytes = this.agentBytes[slot];
+    if (bytes?.buffer !== pcm.buffer) bytes = this.agentBytes[slot] = Buffer.from(pcm.buffer as ArrayBuffer);
+    bytes.copy(buf, DOWN_HEADER_BYTES, pcm.byteOffset, pcm.byteOffset + pcm.byteLength);
     this.media?.send(buf);
   }
 
   sendSlotCommand(slot: number, kind: MediaKind.Clear): void {
     const buf = Buffer.alloc(DOWN_HEADER_BYTES);
-    writeDownHeader(new DataView(buf.buffer, buf.byteOffset, DOWN_HEADER_BYTES), kind, slot);
+    writeDownHeader(this.downView, kind, slot);
+    this.downHeader.copy(buf, 0);
     this.media?.send(buf);
   }
 

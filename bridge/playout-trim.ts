@@ -93,13 +93,13 @@ export class BacklogWatch {
 }
 
 /**
- * Joins `a` (the audio before the cut) into `b` (the audio after it) over `out.length` samples
- * with a linear crossfade: the first sample is almost `a`'s, the last almost `b`'s.
+ * Joins `a` (the audio before the cut) into `b` from `bAt` on (the audio after it) over
+ * `out.length` samples with a linear crossfade: the first sample is almost `a`'s, the last almost `b`'s.
  */
-export function crossfade(a: Int16Array, b: Int16Array, out: Int16Array): void {
+export function crossfade(a: Int16Array, b: Int16Array, out: Int16Array, bAt = 0): void {
   const n = out.length;
   for (let i = 0; i < n; i++) {
     const w = (i + 1) / (n + 1);
-    out[i] = Math.round((1 - w) * a[i] + w * b[i]);
+    out[i] = Math.round((1 - w) * a[i] + w * b[bAt + i]);
   }
 }

@@ -16,6 +16,7 @@ export const MAX_QUEUED_CHUNKS = 12_000;
 
 /** Where playout sends audio: the page's slot for this call. */
 export interface PlayoutSink {
+  /** `pcm` is playout's own frame buffer, reused for the next frame: copy it before returning. */
   sendAgent(pcm: Int16Array): void;
   clear(): void;
 }
@@ -60,7 +61,7 @@ interface Mark {
  * wire, unwrapped here).
  */
 export class Playout {
-  private readonly queue = new SampleQueue();
+  private readonly queue: SampleQueue;
   /** Samples handed to the page; samples the page has consumed (played or cleared). */
   private sent = 0;
   private consumed = 0;
@@ -81,6 +82,10 @@ export class Playout {
   /** Samples accepted from the pipeline in all (never reset): the backlog watch's feed rate. */
   private fed = 0;
   private readonly watch: BacklogWatch;
+  /** The frame handed to the sink, and the trim's scratch: reused, so sending allocates nothing. */
+  private readonly out: Int16Array;
+  private readonly span: Int16Array;
+  private readonly joined: Int16Array;
   /** Samples dropped from standing backlogs (never from a burst). */
   trimmedSamples = 0;
   private readonly sliceSamples: number;
@@ -113,8 +118,12 @@ export class Playout {
     this.sliceSamples = ms(TRIM_SLICE_MS);
     this.sliceEverySamples = ms(TRIM_SLICE_EVERY_MS);
     this.fadeSamples = Math.max(1, ms(TRIM_FADE_MS));
+    this.queue = new SampleQueue(this.fadeSamples);
     this.maxQueueSamples = Math.round((opts.maxQueueMs * opts.sampleRate) / 1000);
     this.history = new Int16Array(opts.sampleRate * 2);
+    this.out = new Int16Array(this.frame);
+    this.span = new Int16Array(Math.max(this.frame, this.sliceSamples) + this.fadeSamples);
+    this.joined = new Int16Array(this.fadeSamples);
   }
 
   /** Copies `n` samples sent at playout position `from` (the last two seconds are kept). */
@@ -163,6 +172,9 @@ export class Playout {
    */
   clear(): string[] {
     mediaProbe?.onClear(this);
+    // The page first: until it drops its audio the caller hears more of it; the bookkeeping and
+    // the marks sent back below can wait the few microseconds.
+    this.sink.clear();
     for (const m of this.inFlight.splice(0)) {
       clearTimeout(m.timer);
       this.events.onMark(m.name);
@@ -170,7 +182,6 @@ export class Playout {
     this.queue.clear();
     // What the page still holds is dropped there: count it consumed from here on.
     this.pushed = this.sent;
-    this.sink.clear();
     this.consumed = this.sent;
     this.dry.length = 0;
     this.watch.reset(this.consumed, this.fed);
@@ -295,8 +306,9 @@ export class Playout {
     while (this.queue.samples > 0 && this.sent - this.consumed < lead) {
       if (this.watch.budget > 0) this.trimHead();
       const n = Math.min(this.frame, this.queue.samples);
-      const out = new Int16Array(n);
-      this.queue.take(out);
+      // Short only at the tail of the queue: then a view of the same buffer (no new memory).
+      const out = n === this.frame ? this.out : this.out.subarray(0, n);
+      this.queue.take(out, n);
       const h = this.history;
       for (let i = 0; i < n; i++) h[(this.sent + i) % h.length] = out[i];
       this.sent += n;
@@ -323,11 +335,11 @@ export class Playout {
       const cut = Math.min(this.watch.budget, silent ? this.frame : this.sliceSamples);
       // Leave a frame after the join: the cut never ends the queue.
       if (this.queue.samples < cut + fade + this.frame) return;
-      const span = new Int16Array(cut + fade);
-      this.queue.take(span);
-      const joined = new Int16Array(fade);
-      crossfade(span, span.subarray(cut), joined);
-      this.queue.unshift(joined);
+      const span = this.span;
+      this.queue.take(span, cut + fade);
+      crossfade(span, span, this.joined, cut);
+      // The queue copies the join: the scratch is free again for the next cut.
+      this.queue.unshift(this.joined);
       this.pushed -= cut;
       this.trimmedSamples += cut;
       this.watch.budget -= cut;

@@ -17,8 +17,12 @@ interface HubOptions {
   processorOptions: { slots: number; frameSamples: number; ringSamples: number };
 }
 
-/** A short linear ramp at the edges of agent audio, so starts, stops and clears do not click. */
-const FADE_SAMPLES = 32;
+/**
+ * A short linear ramp at the edges of agent audio, so starts, stops and clears do not click: 2 ms
+ * at any rate (16 samples at 8 kHz). A clear is heard as silence once its ramp ends, so the ramp
+ * is as short as a click-free cut allows.
+ */
+const FADE_MS = 2;
 
 class Slot {
   active = false;
@@ -63,12 +67,14 @@ class MediaHub extends AudioWorkletProcessor {
   private dropped = 0;
   /** 250 ms: shorter silences inside agent audio are holes (speech pauses come as audio, or last longer). */
   private readonly holeSamples: number;
+  private readonly fade: number;
 
   constructor(options: HubOptions) {
     super();
     const { slots, frameSamples, ringSamples } = options.processorOptions;
     this.frameSamples = frameSamples;
     this.holeSamples = Math.round(sampleRate * 0.25);
+    this.fade = Math.max(8, Math.round((sampleRate * FADE_MS) / 1000));
     this.slots = Array.from({ length: slots }, () => new Slot(ringSamples));
     for (let i = 0; i < slots * 8; i++) this.pool.push(this.newFrame());
     this.port.onmessage = (e: MessageEvent) => this.onControl(e.data);
@@ -119,7 +125,7 @@ class MediaHub extends AudioWorkletProcessor {
   private clear(slot: Slot): void {
     // Keep just enough to ramp down (play() fades a tail that runs dry), so the cut does not click;
     // the rest is dropped but counted consumed, so the positions the host gave marks stay aligned.
-    const keep = slot.sounding ? Math.min(slot.queued, FADE_SAMPLES) : 0;
+    const keep = slot.sounding ? Math.min(slot.queued, this.fade) : 0;
     const drop = slot.queued - keep;
     slot.consumed = (slot.consumed + drop) >>> 0;
     slot.write = (slot.read + keep) % slot.ring.length;
@@ -146,11 +152,12 @@ class MediaHub extends AudioWorkletProcessor {
     const available = Math.min(slot.queued, n);
     const ring = slot.ring;
     const fadeIn = !slot.sounding;
+    const fade = this.fade;
     for (let i = 0; i < available; i++) {
       let v = ring[slot.read] / 32768;
-      if (fadeIn && i < FADE_SAMPLES) v *= i / FADE_SAMPLES;
+      if (fadeIn && i < fade) v *= i / fade;
       // Running dry inside this quantum: ramp the tail down instead of stepping to zero.
-      if (available < n && i >= available - FADE_SAMPLES) v *= (available - i) / FADE_SAMPLES;
+      if (available < n && i >= available - fade) v *= (available - i) / fade;
       out[i] = v;
       slot.read = slot.read + 1 === ring.length ? 0 : slot.read + 1;
     }

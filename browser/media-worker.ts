@@ -25,12 +25,19 @@ function connect(url: string): void {
 self.onmessage = (e: MessageEvent<{ type: "init"; url: string; port: MessagePort } | { type: "uplink"; port: MessagePort } | { type: "stats" }>) => {
   const msg = e.data;
   if (msg.type === "uplink") {
-    // The fast uplink's frames: sent as they come, never returned (they are no worklet buffers).
-    msg.port.onmessage = (m: MessageEvent<ArrayBuffer>) => {
+    // The fast uplink's frames: sent as they come, and given back in batches like the worklet's.
+    const uplink = msg.port;
+    const spentUp: ArrayBuffer[] = [];
+    uplink.onmessage = (m: MessageEvent<ArrayBuffer>) => {
       if (ws?.readyState === WebSocket.OPEN) {
         ws.send(m.data);
         sentFrames++;
       } else droppedFrames++;
+      spentUp.push(m.data);
+      if (spentUp.length >= 8) {
+        const batch = spentUp.splice(0);
+        uplink.postMessage(batch, batch);
+      }
     };
   } else if (msg.type === "init") {
     hub = msg.port;

@@ -2,6 +2,15 @@
  * Streaming rational resampler (polyphase windowed-sinc) for the fast uplink: Chrome's Opus
  * decoder always gives 48 kHz, the pipeline wants 8, 16 or 24 kHz (and a PCMU call on a wideband
  * pipeline needs 8 kHz brought up). Same rate: no filter at all.
+ *
+ * Kept by hand because the libraries measured worse where it counts, in Node on this 2-core box
+ * with 20 ms packets (60 s of them): @alexanderolsen/libsamplerate-js 2.1.2 (wasm libsamplerate,
+ * its streaming `full` API into a reused buffer) at SINC_FASTEST took 106–188 µs a packet against
+ * 62–97 µs here, and 1.2 ms (48→16 kHz) / 2.4 ms (48→8 kHz) of latency against 0.75 / 1.5 ms;
+ * its better modes cost 3–10× the CPU and 3–18 ms; and it adds 2 MB of inlined wasm to the page
+ * and an async start to every tap. wave-resampler resamples whole buffers only (no state across
+ * packets: a seam every 20 ms); the speex wasm build ships bare exports with no API to call;
+ * OfflineAudioContext does not exist in a worker. This filter is ≈ 70 dB down, ample for speech.
  */
 
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
@@ -43,13 +52,13 @@ export class Resampler {
     return this.up === this.down;
   }
 
-  /** Feeds input samples; `out` gets each output sample as soon as it can be computed. */
-  push(input: Float32Array, out: (v: number) => void): void {
+  /** Feeds the first `n` input samples; `out` gets each output sample as soon as it can be computed. */
+  push(input: Float32Array, out: (v: number) => void, n = input.length): void {
     if (this.passThrough) {
-      for (let i = 0; i < input.length; i++) out(input[i]);
+      for (let i = 0; i < n; i++) out(input[i]);
       return;
     }
-    this.append(input);
+    this.append(input, n);
     const { up, down, taps } = this;
     const last = this.base + this.len - 1;
     while (Math.floor(this.next / up) <= last) {
@@ -71,13 +80,13 @@ export class Resampler {
     }
   }
 
-  private append(input: Float32Array): void {
-    if (this.len + input.length > this.buf.length) {
-      const bigger = new Float32Array(Math.max(this.buf.length * 2, this.len + input.length));
+  private append(input: Float32Array, n: number): void {
+    if (this.len + n > this.buf.length) {
+      const bigger = new Float32Array(Math.max(this.buf.length * 2, this.len + n));
       bigger.set(this.buf.subarray(0, this.len));
       this.buf = bigger;
     }
-    this.buf.set(input, this.len);
-    this.len += input.length;
+    for (let i = 0; i < n; i++) this.buf[this.len + i] = input[i];
+    this.len += n;
   }
 }

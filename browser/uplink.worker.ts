@@ -38,6 +38,8 @@ declare const self: {
 };
 
 let media: MessagePort | undefined;
+/** Frames the media worker has sent and given back, for the framers to fill again. */
+const pool: ArrayBuffer[] = [];
 const STATIC_TYPES: Record<number, string> = { 0: "audio/PCMU", 8: "audio/PCMA" };
 /** A held packet is released when no other packet came for this long (one packet, plus slack). */
 const HOLD_MS = 30;
@@ -63,7 +65,9 @@ class Framer {
 
   readonly put = (v: number): void => {
     if (!this.pcm) {
-      this.frame = new ArrayBuffer(UP_HEADER_BYTES + this.samples * 2);
+      const bytes = UP_HEADER_BYTES + this.samples * 2;
+      const reused = pool.pop();
+      this.frame = reused?.byteLength === bytes ? reused : new ArrayBuffer(bytes);
       this.pcm = new Int16Array(this.frame, UP_HEADER_BYTES);
       this.fill = 0;
     }
@@ -88,7 +92,10 @@ class Tap {
    * decoder gives its outputs in decode order, one per packet (their timestamps are its own count
    * of samples, not the chunks'), so each output belongs to the oldest packet still without audio.
    */
-  private readonly pending: Array<{ ticks: number; pcm?: Float32Array }> = [];
+  private readonly pending: Array<{ ticks: number; ready: boolean }> = [];
+  /** Decoded samples on their way to the resampler, and zeros for gaps: grown as needed, never per packet. */
+  private scratch = new Float32Array(960);
+  private zeros = new Float32Array(960);
   /** Position of the next chunk, in µs of the audio decoded so far (EncodedAudioChunk wants one). */
   private chunkUs = 0;
   private holdTimer: ReturnType<typeof setTimeout> | undefined;
@@ -134,7 +141,7 @@ class Tap {
       error: () => {
         // A bad packet closes the decoder: open a fresh one; what was waiting becomes silence.
         if (this.decoder === decoder) this.openDecoder();
-        for (const p of this.pending) p.pcm ??= new Float32Array(p.ticks);
+        for (const p of this.pending) p.ready = true;
         this.drain();
       },
     });
@@ -144,13 +151,14 @@ class Tap {
 
   private audio(p: LanePacket): void {
     if (this.codec !== "opus") {
-      const pcm = this.codec === "PCMU" ? mulaw.decode(p.payload) : alaw.decode(p.payload);
-      const f = new Float32Array(pcm.length);
-      for (let i = 0; i < pcm.length; i++) f[i] = pcm[i] / 32768;
-      this.resampler!.push(f, this.framer.put);
+      const bytes = p.payload;
+      const f = this.scratchFor(bytes.length);
+      const decode = this.codec === "PCMU" ? mulaw.decodeSample : alaw.decodeSample;
+      for (let i = 0; i < bytes.length; i++) f[i] = decode(bytes[i]) / 32768;
+      this.resampler!.push(f, this.framer.put, bytes.length);
       return;
     }
-    this.pending.push({ ticks: p.ticks });
+    this.pending.push({ ticks: p.ticks, ready: false });
     this.decoder!.decode(new EncodedAudioChunk({ type: "key", timestamp: this.chunkUs, data: p.payload }));
     this.chunkUs += Math.round((p.ticks * 1e6) / 48000);
   }
@@ -162,23 +170,42 @@ class Tap {
       this.framer.gapSamples += Math.round((ticks * rate) / this.resampler!.inRate);
     }
     if (this.codec === "opus") {
-      this.pending.push({ ticks, pcm: new Float32Array(ticks) });
+      this.pending.push({ ticks, ready: true });
       this.drain();
-    } else this.resampler!.push(new Float32Array(ticks), this.framer.put);
+    } else this.silence(ticks);
   }
 
+  /** `ticks` of silence into the resampler, from the zero buffer. */
+  private silence(ticks: number): void {
+    if (ticks > this.zeros.length) this.zeros = new Float32Array(ticks);
+    this.resampler!.push(this.zeros, this.framer.put, ticks);
+  }
+
+  private scratchFor(n: number): Float32Array {
+    if (n > this.scratch.length) this.scratch = new Float32Array(n);
+    return this.scratch;
+  }
+
+  /**
+   * An Opus packet's audio. Outputs come in decode order and drain() runs after each, so the oldest
+   * entry without audio is always the head: its samples go to the resampler now, from the scratch.
+   */
   private decoded(data: AudioData): void {
-    const entry = this.pending.find((p) => !p.pcm);
-    if (entry) {
-      entry.pcm = new Float32Array(data.numberOfFrames);
-      data.copyTo(entry.pcm, { planeIndex: 0, format: "f32-planar" });
+    const head = this.pending[0];
+    if (head && !head.ready) {
+      const n = data.numberOfFrames;
+      const f = this.scratchFor(n);
+      data.copyTo(f, { planeIndex: 0, format: "f32-planar" });
+      this.pending.shift();
+      this.resampler!.push(f, this.framer.put, n);
     }
     data.close();
     this.drain();
   }
 
+  /** Entries that are silence (gaps, or what a failed decoder left) go out in order, up to the next one awaiting audio. */
   private drain(): void {
-    while (this.pending.length && this.pending[0].pcm) this.resampler!.push(this.pending.shift()!.pcm!, this.framer.put);
+    while (this.pending.length && this.pending[0].ready) this.silence(this.pending.shift()!.ticks);
   }
 
   close(): void {
@@ -189,7 +216,12 @@ class Tap {
 }
 
 self.onmessage = (e) => {
-  if (e.data.type === "port") media = e.data.port;
+  if (e.data.type !== "port") return;
+  media = e.data.port;
+  // The media worker gives sent frames back in batches (as it does to the worklet).
+  media.onmessage = (m: MessageEvent<ArrayBuffer[]>) => {
+    if (Array.isArray(m.data)) for (const b of m.data) if (pool.length < 64) pool.push(b);
+  };
 };
 
 self.onrtctransform = (event) => {
@@ -200,6 +232,8 @@ self.onrtctransform = (event) => {
       // Read before passing on: the frame belongs to Chrome again once enqueued.
       const meta = frame.getMetadata();
       const ts = (meta.rtpTimestamp ?? frame.timestamp ?? 0) >>> 0;
+      // A copy (the one allocation per packet left here): the lane may hold a packet back for
+      // reordering, and Chrome owns the frame's data again once it is enqueued.
       const bytes = new Uint8Array(frame.data.slice(0));
       controller.enqueue(frame);
       try {

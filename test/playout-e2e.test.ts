@@ -157,6 +157,64 @@ describe("playout: marks, clear, bursts and gaps", () => {
     expect(rmsDbfs(rec.samples, after, Math.min(rec.samples.length, after + rec.rate))).toBeLessThan(-50);
   });
 
+  it("clear cuts a reply mid-tone without a click, every time: the ramp, then silence", async () => {
+    // 230 Hz at -12 dBFS: slow enough that its own curvature (second difference) is small next to
+    // what a hard cut makes. Not 250 Hz: a reply starts on a render quantum and is cut on one, and
+    // 250 Hz puts a whole number of periods in every 64-sample quantum, so every cut fell on a zero
+    // crossing, where even a hard cut passed. Four cuts at different delays spread the phase.
+    const HZ = 230;
+    const AMP = 10 ** (-12 / 20);
+    const CUTS = 4;
+    const { rec } = await call(
+      "+15550001006",
+      (s) =>
+        whenMediaUp(s, () => {
+          for (let k = 0; k < CUTS; k++) {
+            setTimeout(() => s.ws.readyState === s.ws.OPEN && s.sendPcm(tone(HZ, 800)), 300 + k * 900);
+            // 400–511 ms into each 800 ms reply: the caller barged in.
+            setTimeout(() => s.ws.readyState === s.ws.OPEN && s.send({ event: "clear", streamSid: s.start!.streamSid }), 700 + 37 * k + k * 900);
+          }
+        }),
+      300 + CUTS * 900 + 2500,
+    );
+    const block = rec.rate / 100;
+    const on: boolean[] = [];
+    for (let i = 0; i + block <= rec.samples.length; i += block) on.push(goertzel(rec.samples, i, block, HZ, rec.rate) > 1e-4);
+    const runs: Array<{ from: number; blocks: number }> = [];
+    on.forEach((v, b) => {
+      if (!v) return;
+      const last = runs.at(-1);
+      if (last && last.from + last.blocks === b) last.blocks++;
+      else runs.push({ from: b, blocks: 1 });
+    });
+    expect(runs.map((r) => r.blocks * 10).length, `tone runs ${runs.map((r) => r.blocks * 10)} ms`).toBe(CUTS);
+    /** The largest second difference |x[n] − 2x[n−1] + x[n−2]| in [from, to): a step or a kink shows here. */
+    const curvature = (from: number, to: number) => {
+      let max = 0;
+      for (let i = Math.max(2, from); i < to; i++) max = Math.max(max, Math.abs(rec.samples[i] - 2 * rec.samples[i - 1] + rec.samples[i - 2]));
+      return max;
+    };
+    // The tone's own curvature is 4·sin²(π·230/8000)·A ≈ 0.03·A, μ-law adds up to ≈ 0.06·A and a
+    // 2 ms ramp's kinks ≈ 0.06·A; a hard cut adds the whole sample it drops, up to A (measured
+    // with the ramp removed: 0.20·A on a zero crossing, more at any other phase).
+    const limit = 0.3 * AMP;
+    const ms = rec.rate / 1000;
+    const at = (run: { from: number; blocks: number }) => [run.from * block, (run.from + run.blocks) * block];
+    console.log(`curvature / amplitude, steady and at each cut: ${runs.map((r) => `${(curvature(at(r)[0] + 100 * ms, at(r)[0] + 200 * ms) / AMP).toFixed(2)} / ${(curvature(at(r)[1] - 20 * ms, at(r)[1] + 20 * ms) / AMP).toFixed(2)}`).join(", ")} (limit 0.3)`);
+    for (const run of runs) {
+      // Cut at ≈ 400–511 ms (the 10 ms blocks and the clear's path widen it), not played out to 800.
+      expect(run.blocks * 10).toBeGreaterThan(300);
+      expect(run.blocks * 10).toBeLessThan(700);
+      const [start, end] = at(run);
+      // Steady tone: under the limit (the limit is not below what the tone itself makes).
+      expect(curvature(start + 100 * ms, start + 200 * ms)).toBeLessThan(limit);
+      // The cut, anywhere in the last block with tone or the 20 ms around it: no click.
+      expect(curvature(end - 20 * ms, end + 20 * ms)).toBeLessThan(limit);
+      // And then silence: nothing of the rest of the reply.
+      expect(rmsDbfs(rec.samples, end + 10 * ms, end + 150 * ms)).toBeLessThan(-50);
+    }
+  });
+
   it("fills a sender's 300 ms gaps with clean silence, without counting them as underruns", async () => {
     const sentAt: number[] = [];
     const { rec, hostCall } = await call(

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { MAX_LEAD_MS, Playout } from "../bridge/playout.ts";
 import { TRIM_BASE_MAX_MS, TRIM_BASE_MS, TRIM_FADE_MS, TRIM_MARGIN_MS } from "../bridge/playout-trim.ts";
+import { countAllocations } from "./support/alloc-count.ts";
 
 /** Playout bookkeeping without a browser: the page is played by hand through caller-frame headers. */
 function setup(opts: { leadMs?: number; maxQueueMs?: number } = {}) {
@@ -9,7 +10,7 @@ function setup(opts: { leadMs?: number; maxQueueMs?: number } = {}) {
   const marks: string[] = [];
   const overflows: number[] = [];
   const p = new Playout(
-    { sendAgent: (pcm) => sent.push(pcm), clear: () => clears++ },
+    { sendAgent: (pcm) => sent.push(pcm.slice()), clear: () => clears++ },
     { sampleRate: 8000, leadMs: opts.leadMs ?? 40, maxQueueMs: opts.maxQueueMs ?? 120_000, sendPathMs: 0 },
     { onMark: (n) => marks.push(n), onOverflow: (d) => overflows.push(d) },
   );
@@ -134,7 +135,8 @@ function realTime(leadMs = 40) {
   const p = new Playout(
     {
       sendAgent: (pcm) => {
-        inPage.push(pcm);
+        // Playout reuses its frame buffer: the page keeps a copy, as the page link's frame is.
+        inPage.push(pcm.slice());
         pageQueued += pcm.length;
       },
       clear: () => {},
@@ -364,5 +366,68 @@ describe("playout: the lead adapts to holes the host caused", () => {
     }
     expect(t.p.underruns).toBe(8);
     expect(t.p.leadMs).toBe(40);
+  });
+});
+
+describe("playout: the per-frame path allocates nothing", () => {
+  /** A page that plays a frame per report and sums what it was sent, without keeping anything. */
+  function countingPage() {
+    let consumed = 0;
+    let samples = 0;
+    let sum = 0;
+    const buffers = new Set<ArrayBufferLike>();
+    const header = { slot: 0, seq: 0, consumed: 0, queued: 0, holes: 0 };
+    const p = new Playout(
+      {
+        sendAgent: (pcm) => {
+          buffers.add(pcm.buffer);
+          samples += pcm.length;
+          for (let i = 0; i < pcm.length; i++) sum += pcm[i];
+        },
+        clear: () => {},
+      },
+      { sampleRate: RATE, leadMs: 40, maxQueueMs: 120_000, sendPathMs: 0 },
+      { onMark: () => {}, onOverflow: () => {} },
+    );
+    const play = () => {
+      consumed += FRAME;
+      header.consumed = consumed >>> 0;
+      p.onCallerFrame(header);
+    };
+    return { p, play, buffers, sent: () => ({ samples, sum }) };
+  }
+
+  it("sends 10 s of a burst frame by frame from one reused buffer, every sample in order", () => {
+    const t = countingPage();
+    // Pushed in uneven chunks (allocated here, before counting), each sample its own value.
+    let v = 0;
+    for (const n of [1000, 37, 4000, 163, 74_800]) t.p.push(Int16Array.from({ length: n }, () => (v++ % 20_000) - 10_000));
+    t.p.start();
+    const counts = countAllocations(() => {
+      for (let k = 0; k < 498; k++) t.play();
+    });
+    expect(counts).toEqual({});
+    expect(t.buffers.size).toBe(1);
+    // 500 frames in all (two went out at start): the whole burst, and the sum of every sample in it.
+    const expected = Array.from({ length: 80_000 }, (_, i) => (i % 20_000) - 10_000).reduce((a, b) => a + b, 0);
+    expect(t.sent()).toEqual({ samples: 80_000, sum: expected });
+  });
+
+  it("trims a standing backlog without allocating: silence drops and crossfaded slices", () => {
+    const t = countingPage();
+    const AMP = 8000;
+    // A held second, then real-time frames (made before counting): half tone, half silence, so both cuts run.
+    t.p.push(tone(230, RATE, AMP));
+    const frames = Array.from({ length: 50 * 30 }, (_, k) => (k % 50 < 25 ? tone(230, FRAME, AMP, k * FRAME) : new Int16Array(FRAME)));
+    t.p.start();
+    const counts = countAllocations(() => {
+      for (const f of frames) {
+        t.p.push(f);
+        t.play();
+      }
+    });
+    expect(t.p.trimmedSamples).toBeGreaterThan(RATE / 2);
+    expect(counts).toEqual({});
+    expect(t.buffers.size).toBe(1);
   });
 });

@@ -1,7 +1,7 @@
 /** 3. clear → silence: a long tone from the pipeline, cut by `clear`, timed in the caller's recording. */
 import { renderQuantum } from "../../bridge/page-frames.ts";
 import type { Host } from "../../host/host.ts";
-import { blockPowers, offsetAfter } from "../audio.ts";
+import { blockPowers, localAnchor, offsetAfter } from "../audio.ts";
 import type { Params } from "../params.ts";
 import { probes } from "../probes.ts";
 import { progress, sleep, type Profile, type Stack } from "../stack.ts";
@@ -18,6 +18,8 @@ export interface ClearResult {
   pageOnlyEstimate: Summary;
   quantumMs: number;
   missed: number;
+  /** Reps left out because the recording put silence at the caller before the clear reached the host. */
+  unanchored: number;
 }
 
 export async function benchClear(s: Stack, host: Host, profile: Profile, P: Params): Promise<ClearResult> {
@@ -29,6 +31,7 @@ export async function benchClear(s: Stack, host: Host, profile: Profile, P: Para
   const pageOnly: number[] = [];
   const sendPaths: number[] = [];
   let missed = 0;
+  let unanchored = 0;
   const perCall = Math.ceil(P.clears / P.clearCalls);
   for (let n = 0; n < P.clearCalls; n++) {
     // Spread the clear over the render quantum's phase: a fixed spacing could always land alike.
@@ -40,29 +43,39 @@ export async function benchClear(s: Stack, host: Host, profile: Profile, P: Para
     await s.hangupAll(host, [call]);
     const report = await s.pipeline.report(call.from);
     const rec = await s.twin.recording(call.placed.callId);
-    const startedAt = rec.anchorMs ?? rec.startedAtMs!;
     const powers = blockPowers(rec.samples, rec.rate, HZ);
-    // This call's send path (page → caller), from the onset of each of its tones.
-    const onsets = playoutPath(report.tonesSentAtMs, powers, startedAt, call.playout);
-    const sendPath = median(onsets.toCaller);
-    sendPaths.push(round(sendPath, 1));
+    // Each figure is placed with the anchor of the audio around it (localAnchor): the sender's
+    // RTP clock can slip against the wall clock within a call, by tens of ms.
+    const callPaths: number[] = [];
     report.clearsSentAtMs.forEach((sent, i) => {
-      const rel = sent - startedAt;
-      const off = offsetAfter(powers, rel - 100, rel + 500, 100);
+      const anchor = localAnchor(rec, sent);
+      const off = offsetAfter(powers, sent - anchor - 100, sent - anchor + 500, 100);
       if (off === undefined) {
         missed++;
         return;
       }
-      const total = startedAt + off - sent;
-      ms.push(total);
+      const total = anchor + off - sent;
       const handled = call.playout.clears[i];
-      if (handled !== undefined) {
-        toHost.push(handled - sent);
-        pageOnly.push(total - (handled - sent) - sendPath);
+      // Silence before the clear reached the host: the recording is misplaced here, whatever
+      // the anchor. Counted, not averaged in (it would pull the figure down by as much).
+      if (handled === undefined || total < handled - sent) {
+        unanchored++;
+        return;
+      }
+      ms.push(total);
+      toHost.push(handled - sent);
+      // This tone's own send path (page → caller), from its onset, placed likewise.
+      const toneAt = report.tonesSentAtMs[i];
+      const path = toneAt === undefined ? undefined : playoutPath([toneAt], powers, localAnchor(rec, toneAt), call.playout).toCaller[0];
+      if (path !== undefined && path > 0) {
+        callPaths.push(path);
+        pageOnly.push(total - (handled - sent) - path);
       }
     });
+    const sendPath = median(callPaths);
+    sendPaths.push(round(sendPath, 1));
     progress(`clear ${profile.name} call ${n + 1}: p50 ${fmt(median(ms.slice(-perCall)))} ms (send path ${fmt(sendPath, 1)} ms)`);
   }
   const quantumMs = (renderQuantum(profile.rate) * 1000) / profile.rate;
-  return { ms: ms.map((x) => round(x)), summary: summarize(ms), pipelineToHost: summarize(toHost), sendPathMs: sendPaths, pageOnlyEstimate: summarize(pageOnly), quantumMs, missed };
+  return { ms: ms.map((x) => round(x)), summary: summarize(ms), pipelineToHost: summarize(toHost), sendPathMs: sendPaths, pageOnlyEstimate: summarize(pageOnly), quantumMs, missed, unanchored };
 }

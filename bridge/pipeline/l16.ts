@@ -86,8 +86,11 @@ export class L16Session implements PipelineSession {
 
   private onAudio(data: Buffer): void {
     if (data.length % 2) return this.on.onBadMessage("binary frame with an odd number of bytes (PCM16 expected)");
-    // Copy: ws may hand out a slice of a pooled buffer at an odd offset.
-    this.on.onAudio(new Int16Array(Uint8Array.from(data).buffer));
+    // Copied once, straight into the samples playout keeps: ws may hand out a slice of a pooled
+    // buffer at an odd offset, and a view would keep that whole buffer alive while queued.
+    const pcm = new Int16Array(data.length >> 1);
+    data.copy(new Uint8Array(pcm.buffer));
+    this.on.onAudio(pcm);
   }
 
   private onControl(text: string): void {

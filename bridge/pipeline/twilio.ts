@@ -33,6 +33,10 @@ export class TwilioSession implements PipelineSession {
   private info: StreamInfo | undefined;
   private startedAtMs = 0;
   private firstChunkMs = 0;
+  /** μ-law bytes of the caller frame being sent: reused, so the only new thing per frame is the JSON string. */
+  private mulawOut = Buffer.alloc(160);
+  /** The pipeline's μ-law bytes of one media message, decoded from base64 here (grown as needed). */
+  private mulawIn = Buffer.alloc(1024);
 
   constructor(
     opts: PipelineOptions,
@@ -78,10 +82,7 @@ export class TwilioSession implements PipelineSession {
   }
 
   sendCallerAudio(pcm: Int16Array): boolean {
-    const payload =
-      this.audio.encoding === "mulaw"
-        ? Buffer.from(alawmulaw.mulaw.encode(pcm).buffer).toString("base64")
-        : Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength).toString("base64");
+    const payload = this.audio.encoding === "mulaw" ? this.mulaw(pcm) : Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength).toString("base64");
     const chunk = ++this.chunk;
     // Milliseconds from the start of the stream: where the first chunk fell, then the audio
     // clock (20 ms a chunk), so arrival jitter never makes timestamps wobble.
@@ -93,6 +94,14 @@ export class TwilioSession implements PipelineSession {
     );
     mediaProbe?.onCallerForwarded(this, pcm);
     return sent;
+  }
+
+  /** Base64 μ-law of `pcm`, encoded into the reused buffer. */
+  private mulaw(pcm: Int16Array): string {
+    if (pcm.length > this.mulawOut.length) this.mulawOut = Buffer.alloc(pcm.length);
+    const out = this.mulawOut;
+    for (let i = 0; i < pcm.length; i++) out[i] = alawmulaw.mulaw.encodeSample(pcm[i]);
+    return out.toString("base64", 0, pcm.length);
   }
 
   sendMarkPlayed(name: string): void {
@@ -127,13 +136,20 @@ export class TwilioSession implements PipelineSession {
       case "media": {
         const payload = msg.media?.payload;
         if (typeof payload !== "string") return this.on.onBadMessage("media without a base64 payload");
-        const bytes = Buffer.from(payload, "base64");
-        if (this.audio.encoding === "mulaw") this.on.onAudio(alawmulaw.mulaw.decode(bytes));
-        else {
-          if (bytes.length % 2) return this.on.onBadMessage("L16 payload with an odd number of bytes");
-          this.on.onAudio(new Int16Array(Uint8Array.from(bytes).buffer));
+        // Decoded straight into the samples playout keeps: one new array per message, no intermediate Buffer.
+        const n = Buffer.byteLength(payload, "base64");
+        if (this.audio.encoding === "mulaw") {
+          if (n > this.mulawIn.length) this.mulawIn = Buffer.alloc(Math.max(n, 2 * this.mulawIn.length));
+          const got = this.mulawIn.write(payload, "base64");
+          const pcm = new Int16Array(got);
+          for (let i = 0; i < got; i++) pcm[i] = alawmulaw.mulaw.decodeSample(this.mulawIn[i]);
+          return this.on.onAudio(pcm);
         }
-        return;
+        // n is base64's upper bound: a payload with stray characters decodes to fewer bytes.
+        const pcm = new Int16Array((n + 1) >> 1);
+        const got = Buffer.from(pcm.buffer).write(payload, "base64");
+        if (got % 2) return this.on.onBadMessage("L16 payload with an odd number of bytes");
+        return this.on.onAudio(got === 2 * pcm.length ? pcm : pcm.subarray(0, got >> 1));
       }
       case "mark": {
         const name = msg.mark?.name;
