@@ -35,6 +35,8 @@ export type { PlaceCallOptions } from "./outbound.ts";
 export interface HostStatus {
   chrome: boolean;
   registered: boolean;
+  /** The page's audio graph is built (it finishes after the registration at start). */
+  audio: boolean;
   /** SIP recovery: whether it is reconnecting, on which proxy, since when, the last failure. */
   sip: SipState;
   calls: number;

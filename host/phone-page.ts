@@ -1,7 +1,7 @@
 import type { Browser, Page } from "puppeteer";
 import type { Logger } from "pino";
 import type { PageLink } from "../bridge/page-link.ts";
-import { sipStatusOf, type PreferredCodec, type UplinkMode } from "../bridge/page-protocol.ts";
+import { graphQuery, sipStatusOf, type GraphSettings, type PreferredCodec, type UplinkMode } from "../bridge/page-protocol.ts";
 import { retryWaitMs } from "./backoff.ts";
 import { launchChrome } from "./chrome.ts";
 import type { Config } from "./config.ts";
@@ -53,6 +53,10 @@ export class PhonePage {
   private page: Page | undefined;
   private provisioned: Provisioned | undefined;
   private registered = false;
+  /** The page's audio graph, asked for once its control link is up (configure → ready); registration does not wait for it. */
+  private audio: Promise<void> | undefined;
+  private audioUp = false;
+  private configures = 0;
   private recovering = false;
   /** A reload closes the page link on purpose: not a crash to recover from. */
   private reloading = false;
@@ -83,8 +87,9 @@ export class PhonePage {
     });
   }
 
-  get status(): { chrome: boolean; registered: boolean; sip: SipState } {
-    return { chrome: Boolean(this.browser?.connected), registered: this.registered, sip: this.sip.state };
+  /** `audio`: the page's audio graph is built (a call answered before it waits for it). */
+  get status(): { chrome: boolean; registered: boolean; audio: boolean; sip: SipState } {
+    return { chrome: Boolean(this.browser?.connected), registered: this.registered, audio: this.audioUp, sip: this.sip.state };
   }
 
   get deviceId(): string | undefined {
@@ -107,8 +112,8 @@ export class PhonePage {
   }
 
   /**
-   * Chrome, the page and its audio graph, without registering: none of it needs RingCentral, so
-   * the host runs it while it logs in and provisions. start() finishes what this began.
+   * Chrome and the page (which starts building its audio graph), without registering: none of it
+   * needs RingCentral, so the host runs it while it logs in and provisions. start() finishes what this began.
    */
   prepare(timeline?: StartupTimeline): Promise<void> {
     this.preparing = this.bringUp(timeline);
@@ -117,7 +122,10 @@ export class PhonePage {
     return this.preparing;
   }
 
-  /** First registration, with what RingCentral provisioned, on the page prepare() brought up. */
+  /**
+   * First registration, with what RingCentral provisioned, on the page prepare() brought up. It
+   * resolves once the phone is registered and its audio graph built: ready for a call.
+   */
   async start(provisioned: Provisioned, timeline?: StartupTimeline): Promise<void> {
     this.provisioned = provisioned;
     const up = await (this.preparing ?? this.prepare(timeline)).then(
@@ -130,9 +138,7 @@ export class PhonePage {
       this.browser = undefined;
       await this.bringUp(timeline);
     }
-    await this.register();
-    timeline?.mark("registered");
-    this.startHeartbeat();
+    await this.registerWithAudio(timeline);
   }
 
   /** The page's answer to `register` was a failure: whoever registers logs it and decides. */
@@ -163,11 +169,21 @@ export class PhonePage {
   /** Chrome, the page, its audio graph, and the registration: after a crash. */
   private async launch(): Promise<void> {
     await this.bringUp();
-    await this.register();
+    await this.registerWithAudio();
+  }
+
+  /**
+   * Registration needs the page's control link and the sipInfo, not its audio graph: the graph
+   * finishes meanwhile. A graph that fails fails the start (or the relaunch, which is retried).
+   */
+  private async registerWithAudio(timeline?: StartupTimeline): Promise<void> {
+    await Promise.all([this.register().then(() => timeline?.mark("registered")), this.audio]);
+    // A reload during registration (a stale cached sipInfo) asked for the new page's graph.
+    await this.audio;
     this.startHeartbeat();
   }
 
-  /** Chrome, the page and its audio graph: everything but the registration. */
+  /** Chrome and the page, its audio graph asked for (this.audio): everything but the registration. */
   private async bringUp(timeline?: StartupTimeline): Promise<void> {
     const { config, link, log } = this.o;
     const browser = await launchChrome({
@@ -175,7 +191,8 @@ export class PhonePage {
       headless: config.chrome.headless,
       insecureTls: config.ringcentral.insecureSipTls,
       ...(config.chrome.debugPort !== undefined && { debugPort: config.chrome.debugPort }),
-      startUrl: link.pageUrl,
+      // The graph's settings in the URL: the page builds its graph while its control link connects.
+      startUrl: `${link.pageUrl}&${graphQuery(this.graphSettings)}`,
     });
     // Stopped while Chrome started (a start that failed at login): close() found no Chrome to close.
     if (this.o.stopping()) {
@@ -198,8 +215,7 @@ export class PhonePage {
     page.on("error", (err) => this.lost(`page crashed: ${err.message}`));
     await link.whenConnected(CONNECT_TIMEOUT_MS);
     timeline?.mark("page");
-    await this.configure();
-    timeline?.mark("audio");
+    this.configure(timeline);
   }
 
   /**
@@ -229,13 +245,31 @@ export class PhonePage {
     this.heartbeat = undefined;
   }
 
-  /** Once the page's control link is up: build its audio graph at the pipeline's rate. */
-  private async configure(): Promise<void> {
-    const { link, sampleRate, slots, preferCodec, uplink } = this.o;
-    await link.whenConnected(CONNECT_TIMEOUT_MS);
-    const ready = link.waitFor(["ready"], READY_TIMEOUT_MS, "the page's audio graph to start");
-    link.send({ type: "configure", sampleRate, slots, preferCodec, uplink });
-    await ready;
+  private get graphSettings(): GraphSettings {
+    const { sampleRate, slots, preferCodec, uplink } = this.o;
+    return { sampleRate, slots, preferCodec, uplink };
+  }
+
+  /**
+   * Once the page's control link is up: its audio graph at the pipeline's rate (the page began it
+   * from its URL and answers `ready` once built). Sets this.audio, which start() and launch() await.
+   */
+  private configure(timeline?: StartupTimeline): void {
+    const { link } = this.o;
+    this.audioUp = false;
+    const asked = ++this.configures;
+    const audio = (async () => {
+      await link.whenConnected(CONNECT_TIMEOUT_MS);
+      const ready = link.waitFor(["ready"], READY_TIMEOUT_MS, "the page's audio graph to start");
+      link.send({ type: "configure", ...this.graphSettings });
+      await ready;
+      // Not a graph a reload or a relaunch has replaced since.
+      if (asked === this.configures) this.audioUp = true;
+      timeline?.mark("audio");
+    })();
+    // Awaited by whoever registers; until then a failure must not surface as an unhandled rejection.
+    audio.catch(() => {});
+    this.audio = audio;
   }
 
   /**
@@ -258,7 +292,9 @@ export class PhonePage {
           this.provisioned = await rc.provision({ fresh: true });
           this.reloading = true;
           await this.page!.reload().finally(() => (this.reloading = false));
-          await this.configure();
+          // The reloaded page builds its graph again: registerWithAudio() awaits the new one.
+          this.configure();
+          await this.o.link.whenConnected(CONNECT_TIMEOUT_MS);
           continue;
         }
         if (refusal === "credentials")
@@ -300,6 +336,7 @@ export class PhonePage {
     this.stopHeartbeat();
     this.sip.cancel();
     this.setRegistered(false);
+    this.audioUp = false;
     this.o.metrics.pageRecoveries.inc();
     this.o.log.error({ why }, "page: lost; ending its calls and relaunching Chrome");
     this.o.onLost(why);

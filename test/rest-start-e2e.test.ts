@@ -81,14 +81,15 @@ describe("start-up while RingCentral's REST misbehaves", () => {
     const host = runCli({}, "rest-start-baseline");
     const ready = await host.ready();
     baselineMs = ready.startupMs as number;
-    // The timeline: when each step ended. Chrome's steps overlap RingCentral's; registration needs both.
+    // The timeline: when each step ended. Chrome's steps overlap RingCentral's; registration needs
+    // the page and the provisioning, not the audio graph (built meanwhile); ready needs both.
     const t = ready.timelineMs as Record<string, number>;
     console.log(`start-up timeline: ${JSON.stringify(t)}`);
     expect(Object.keys(t).sort()).toEqual(["audio", "bundle", "chrome", "login", "page", "provision", "registered"]);
     expect(t.chrome).toBeLessThanOrEqual(t.page);
     expect(t.page).toBeLessThanOrEqual(t.audio);
-    expect(t.registered).toBeGreaterThanOrEqual(Math.max(t.audio, t.provision));
-    expect(t.registered).toBeLessThanOrEqual(ready.startupMs as number);
+    expect(t.registered).toBeGreaterThanOrEqual(Math.max(t.page, t.provision));
+    expect(Math.max(t.registered, t.audio)).toBeLessThanOrEqual(ready.startupMs as number);
     expect(await registered()).toBe(true);
     expect(await host.stop()).toBe(0);
   });
