@@ -48,7 +48,8 @@ export type Command =
 export type EndedBy = "remote" | "local" | "failed";
 
 export type PageEvent =
-  | { type: "ready"; sampleRate: number; userAgent: string }
+  /** The graph is built: `buildMs` it took, begun `startedAtMs` after the page's navigation began (start-up diagnostics). */
+  | { type: "ready"; sampleRate: number; userAgent: string; buildMs?: number; startedAtMs?: number }
   | { type: "registered" }
   | { type: "registrationFailed"; error: string }
   /**

@@ -20,7 +20,10 @@ const emit = (event: PageEvent): void => {
   if (control.readyState === WebSocket.OPEN) control.send(JSON.stringify(event));
 };
 
+let graphTimes: { buildMs: number; startedAtMs: number } | undefined;
+
 async function createGraph(g: GraphSettings): Promise<AudioGraph> {
+  const startedAtMs = performance.now();
   const graph = await AudioGraph.create({
     sampleRate: g.sampleRate,
     slots: g.slots,
@@ -33,6 +36,7 @@ async function createGraph(g: GraphSettings): Promise<AudioGraph> {
     if (UplinkTap.supported) uplink = new UplinkTap("/uplink.worker.js", (port) => graph.connectUplink(port), graph.ctx.sampleRate, (why) => emit({ type: "log", level: "warn", msg: `fast uplink worker: ${why}` }));
     else emit({ type: "log", level: "warn", msg: "UPLINK=fast: this Chrome has no RTCRtpScriptTransform, the caller's audio takes the buffered path" });
   }
+  graphTimes = { buildMs: Math.round(performance.now() - startedAtMs), startedAtMs: Math.round(startedAtMs) };
   return graph;
 }
 
@@ -63,7 +67,7 @@ async function handle(cmd: Command): Promise<void> {
   if (cmd.type === "configure") {
     codec = cmd.preferCodec;
     const graph = await graphs.build(cmd);
-    emit({ type: "ready", sampleRate: graph.ctx.sampleRate, userAgent: navigator.userAgent });
+    emit({ type: "ready", sampleRate: graph.ctx.sampleRate, userAgent: navigator.userAgent, ...graphTimes });
     return;
   }
   if (cmd.type === "register") {

@@ -262,7 +262,8 @@ export class PhonePage {
       await link.whenConnected(CONNECT_TIMEOUT_MS);
       const ready = link.waitFor(["ready"], READY_TIMEOUT_MS, "the page's audio graph to start");
       link.send({ type: "configure", ...this.graphSettings });
-      await ready;
+      const { buildMs, startedAtMs } = await ready;
+      this.o.log.info({ buildMs, startedAtMs }, "page: audio graph ready");
       // Not a graph a reload or a relaunch has replaced since.
       if (asked === this.configures) this.audioUp = true;
       timeline?.mark("audio");
