@@ -124,7 +124,8 @@ export class PhonePage {
 
   /**
    * First registration, with what RingCentral provisioned, on the page prepare() brought up. It
-   * resolves once the phone is registered and its audio graph built: ready for a call.
+   * resolves once the phone is registered: the audio graph may still be building (status.audio
+   * false, /ready 503 until it is), and a call answered meanwhile waits for it in the page.
    */
   async start(provisioned: Provisioned, timeline?: StartupTimeline): Promise<void> {
     this.provisioned = provisioned;
@@ -138,7 +139,14 @@ export class PhonePage {
       this.browser = undefined;
       await this.bringUp(timeline);
     }
-    await this.registerWithAudio(timeline);
+    await this.register();
+    timeline?.mark("registered");
+    this.startHeartbeat();
+    // A graph that fails once the phone takes calls: the page is brought up again, as after a crash.
+    const audio = this.audio;
+    audio?.catch((err: Error) => {
+      if (this.audio === audio) this.lost(`the page's audio graph failed: ${err.message}`);
+    });
   }
 
   /** The page's answer to `register` was a failure: whoever registers logs it and decides. */
@@ -173,11 +181,11 @@ export class PhonePage {
   }
 
   /**
-   * Registration needs the page's control link and the sipInfo, not its audio graph: the graph
-   * finishes meanwhile. A graph that fails fails the start (or the relaunch, which is retried).
+   * After a relaunch: registration needs the page's control link and the sipInfo, not its audio
+   * graph, which finishes meanwhile; a graph that fails fails the relaunch (which is retried).
    */
-  private async registerWithAudio(timeline?: StartupTimeline): Promise<void> {
-    await Promise.all([this.register().then(() => timeline?.mark("registered")), this.audio]);
+  private async registerWithAudio(): Promise<void> {
+    await Promise.all([this.register(), this.audio]);
     // A reload during registration (a stale cached sipInfo) asked for the new page's graph.
     await this.audio;
     this.startHeartbeat();
@@ -227,7 +235,8 @@ export class PhonePage {
     let inFlight = false;
     this.heartbeat = setInterval(() => {
       if (inFlight || this.recovering || this.reloading || this.o.stopping()) return;
-      if (!this.o.link.mediaConnected) return this.lost("the page's media link closed");
+      // The media link opens with the graph: only a built graph's link is watched.
+      if (this.audioUp && !this.o.link.mediaConnected) return this.lost("the page's media link closed");
       inFlight = true;
       this.o.link.request({ type: "ping" }, PING_TIMEOUT_MS).then(
         () => (inFlight = false),
@@ -252,7 +261,7 @@ export class PhonePage {
 
   /**
    * Once the page's control link is up: its audio graph at the pipeline's rate (the page began it
-   * from its URL and answers `ready` once built). Sets this.audio, which start() and launch() await.
+   * from its URL and answers `ready` once built). Sets this.audio: launch() awaits it, start() watches it.
    */
   private configure(timeline?: StartupTimeline): void {
     const { link } = this.o;
@@ -293,7 +302,7 @@ export class PhonePage {
           this.provisioned = await rc.provision({ fresh: true });
           this.reloading = true;
           await this.page!.reload().finally(() => (this.reloading = false));
-          // The reloaded page builds its graph again: registerWithAudio() awaits the new one.
+          // The reloaded page builds its graph again (this.audio is the new one).
           this.configure();
           await this.o.link.whenConnected(CONNECT_TIMEOUT_MS);
           continue;
