@@ -209,20 +209,22 @@ export class PhonePage {
     }
     this.browser = browser;
     timeline?.mark("chrome");
-    log.info({ headless: config.chrome.headless, version: await browser.version() }, "chrome: launched");
     browser.on("disconnected", () => {
       if (this.browser === browser) this.lost("chrome exited");
     });
     // Before any call: ICE gathers loopback candidates only for an origin with media permission.
-    await browser.defaultBrowserContext().overridePermissions(link.origin, ["microphone"]);
-    // The first tab opened the page at launch (one renderer, no second tab); it connects when loaded.
+    const [version] = await Promise.all([browser.version(), browser.defaultBrowserContext().overridePermissions(link.origin, ["microphone"])]);
+    log.info({ headless: config.chrome.headless, version }, "chrome: launched");
+    // The first tab opened the page at launch (one renderer, no second tab); it connects when
+    // loaded. Puppeteer's page object (a dozen DevTools commands into the renderer) only after
+    // that, so it does not compete with the page's script.
+    await link.whenConnected(CONNECT_TIMEOUT_MS);
+    timeline?.mark("page");
     const [page] = await browser.pages();
     if (!page) throw new Error("Chrome opened no tab");
     this.page = page;
     page.on("pageerror", (err) => log.error({ err: (err as Error).message }, "page: uncaught error"));
     page.on("error", (err) => this.lost(`page crashed: ${err.message}`));
-    await link.whenConnected(CONNECT_TIMEOUT_MS);
-    timeline?.mark("page");
     this.configure(timeline);
   }
 
