@@ -14,7 +14,7 @@ export type PreferredCodec = "PCMU" | "opus";
 /** Where the caller's audio for the pipeline is taken (UPLINK): after Chrome's jitter buffer, or straight from RTP. */
 export type UplinkMode = "buffered" | "fast";
 
-/** What the page's audio graph is built with: in the page's URL (graphQuery) and in `configure`. */
+/** What the page's audio graph is built with (`configure`). */
 export interface GraphSettings {
   sampleRate: number;
   slots: number;
@@ -23,7 +23,7 @@ export interface GraphSettings {
 }
 
 export type Command =
-  /** Build (or keep, when it matches what the URL asked for) the audio graph; the page answers `ready`. */
+  /** Build (or keep, when it matches the one built or building) the audio graph; the page answers `ready`. */
   | ({ type: "configure" } & GraphSettings)
   | { type: "register"; sipInfo: SipInfo; instanceId: string }
   | { type: "unregister"; requestId: string }
@@ -96,27 +96,6 @@ export type PageEvent =
 export function sipStatusOf(text: string): number | undefined {
   const m = /SIP\/2\.0 (\d{3})/.exec(text);
   return m ? Number(m[1]) : undefined;
-}
-
-/**
- * The graph's settings as page URL parameters: the page starts building its graph as its script
- * starts, while its control link is still connecting.
- */
-export function graphQuery(g: GraphSettings): string {
-  return new URLSearchParams({ sampleRate: String(g.sampleRate), slots: String(g.slots), codec: g.preferCodec, uplink: g.uplink ?? "buffered" }).toString();
-}
-
-/** graphQuery's parameters back, or undefined when any is missing or out of range (then the page waits for `configure`). */
-export function graphSettingsOf(params: URLSearchParams): GraphSettings | undefined {
-  const sampleRate = Number(params.get("sampleRate"));
-  const slots = Number(params.get("slots"));
-  const codec = params.get("codec");
-  const uplink = params.get("uplink");
-  if (!Number.isInteger(sampleRate) || sampleRate < 8000 || sampleRate > 192_000) return undefined;
-  if (!Number.isInteger(slots) || slots < 1 || slots > 1000) return undefined;
-  if (codec !== "PCMU" && codec !== "opus") return undefined;
-  if (uplink !== "buffered" && uplink !== "fast") return undefined;
-  return { sampleRate, slots, preferCodec: codec, uplink };
 }
 
 /** Same graph: a `configure` that asks for what is already built (or building) keeps it. */

@@ -1,7 +1,7 @@
 /**
- * The page's audio graph while it is being built: the page starts it from its URL at script start
- * (before the control link is up), the host's `configure` keeps it or replaces it, and a command
- * that needs audio (an answer, a call) waits for it instead of failing while it is still building.
+ * The page's audio graph while it is being built: the host's `configure` starts it (the host asks
+ * for it once registered), a second `configure` keeps it or replaces it, and a command that needs
+ * audio (an answer, a call) waits for it instead of failing while it is still building.
  */
 import { sameGraph, type Command, type GraphSettings } from "../bridge/page-protocol.ts";
 

@@ -1,9 +1,9 @@
 /**
  * The page's entry: opens the control link to the host (its URL and token come in the page's
- * query string), builds the audio graph (from the query string at once, or on `configure`), and
- * runs commands through the Phone.
+ * query string), builds the audio graph on `configure`, and runs commands through the Phone
+ * (those that need the graph wait for it).
  */
-import { graphSettingsOf, type Command, type GraphSettings, type PageEvent, type PreferredCodec } from "../bridge/page-protocol.ts";
+import { type Command, type GraphSettings, type PageEvent, type PreferredCodec } from "../bridge/page-protocol.ts";
 import { AudioGraph } from "./audio-graph.ts";
 import { GraphSlot } from "./graph-slot.ts";
 import { Phone } from "./phone.ts";
@@ -41,13 +41,6 @@ async function createGraph(g: GraphSettings): Promise<AudioGraph> {
 }
 
 const graphs = new GraphSlot(createGraph);
-// The host puts the graph's settings in the URL: the graph builds while the control link connects.
-const early = graphSettingsOf(params);
-if (early) {
-  codec = early.preferCodec;
-  // Its failure is reported by `configure` (the host waits for `ready`) or by the call that needs it.
-  graphs.build(early).catch(() => {});
-}
 
 const phone = new Phone(
   emit,

@@ -233,6 +233,7 @@ export class Host {
       throw new Error(describeRcError(err, this.config.ringcentral.serverUrl));
     }
     timeline.mark("provision");
+    this.phone.expectRegistration();
     await linkUp;
     // A page that failed to come up is brought up again by start(), whose error then ends the start.
     await pageUp.catch(() => {});

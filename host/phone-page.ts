@@ -1,7 +1,7 @@
 import type { Browser, Page } from "puppeteer";
 import type { Logger } from "pino";
 import type { PageLink } from "../bridge/page-link.ts";
-import { graphQuery, sipStatusOf, type GraphSettings, type PreferredCodec, type UplinkMode } from "../bridge/page-protocol.ts";
+import { sipStatusOf, type GraphSettings, type PreferredCodec, type UplinkMode } from "../bridge/page-protocol.ts";
 import { retryWaitMs } from "./backoff.ts";
 import { launchChrome } from "./chrome.ts";
 import type { Config } from "./config.ts";
@@ -57,6 +57,8 @@ export class PhonePage {
   private audio: Promise<void> | undefined;
   private audioUp = false;
   private configures = 0;
+  /** RingCentral has provisioned: the first registration comes next (see expectRegistration()). */
+  private registrationNext = false;
   private recovering = false;
   /** A reload closes the page link on purpose: not a crash to recover from. */
   private reloading = false;
@@ -112,7 +114,7 @@ export class PhonePage {
   }
 
   /**
-   * Chrome and the page (which starts building its audio graph), without registering: none of it
+   * Chrome and the page (and its audio graph while RingCentral is busy), without registering: none of it
    * needs RingCentral, so the host runs it while it logs in and provisions. start() finishes what this began.
    */
   prepare(timeline?: StartupTimeline): Promise<void> {
@@ -142,11 +144,20 @@ export class PhonePage {
     await this.register();
     timeline?.mark("registered");
     this.startHeartbeat();
+    this.configureAfterRegistering(timeline);
     // A graph that fails once the phone takes calls: the page is brought up again, as after a crash.
     const audio = this.audio;
     audio?.catch((err: Error) => {
       if (this.audio === audio) this.lost(`the page's audio graph failed: ${err.message}`);
     });
+  }
+
+  /**
+   * RingCentral has provisioned and start() follows: a page that connects from now on registers
+   * before it builds its audio graph (see configureAfterRegistering()).
+   */
+  expectRegistration(): void {
+    this.registrationNext = true;
   }
 
   /** The page's answer to `register` was a failure: whoever registers logs it and decides. */
@@ -180,27 +191,25 @@ export class PhonePage {
     await this.registerWithAudio();
   }
 
-  /**
-   * After a relaunch: registration needs the page's control link and the sipInfo, not its audio
-   * graph, which finishes meanwhile; a graph that fails fails the relaunch (which is retried).
-   */
+  /** After a relaunch: registered, then the audio graph; a graph that fails fails the relaunch (which is retried). */
   private async registerWithAudio(): Promise<void> {
-    await Promise.all([this.register(), this.audio]);
-    // A reload during registration (a stale cached sipInfo) asked for the new page's graph.
+    await this.register();
+    this.configureAfterRegistering();
     await this.audio;
     this.startHeartbeat();
   }
 
-  /** Chrome and the page, its audio graph asked for (this.audio): everything but the registration. */
+  /** Chrome and the page (its audio graph too while RingCentral is busy): everything but the registration. */
   private async bringUp(timeline?: StartupTimeline): Promise<void> {
     const { config, link, log } = this.o;
+    this.audio = undefined;
+    this.audioUp = false;
     const browser = await launchChrome({
       executablePath: config.chrome.executablePath,
       headless: config.chrome.headless,
       insecureTls: config.ringcentral.insecureSipTls,
       ...(config.chrome.debugPort !== undefined && { debugPort: config.chrome.debugPort }),
-      // The graph's settings in the URL: the page builds its graph while its control link connects.
-      startUrl: `${link.pageUrl}&${graphQuery(this.graphSettings)}`,
+      startUrl: link.pageUrl,
     });
     // Stopped while Chrome started (a start that failed at login): close() found no Chrome to close.
     if (this.o.stopping()) {
@@ -220,6 +229,8 @@ export class PhonePage {
     // that, so it does not compete with the page's script.
     await link.whenConnected(CONNECT_TIMEOUT_MS);
     timeline?.mark("page");
+    // RingCentral still busy (a first start's login or sip-provision): the graph meanwhile.
+    if (!this.registrationNext && !this.provisioned) this.configure(timeline);
     const [page] = await browser.pages();
     if (!page) throw new Error("Chrome opened no tab");
     this.page = page;
@@ -256,14 +267,23 @@ export class PhonePage {
     this.heartbeat = undefined;
   }
 
+  /**
+   * The audio graph once registered, unless it was asked for while RingCentral was busy. Not
+   * before: the page's AudioContext blocks its main thread ≈ 0.3 s on the 2-core machine, which
+   * would hold up the registration by as much.
+   */
+  private configureAfterRegistering(timeline?: StartupTimeline): void {
+    if (!this.audio) this.configure(timeline);
+  }
+
   private get graphSettings(): GraphSettings {
     const { sampleRate, slots, preferCodec, uplink } = this.o;
     return { sampleRate, slots, preferCodec, uplink };
   }
 
   /**
-   * Once the page's control link is up: its audio graph at the pipeline's rate (the page began it
-   * from its URL and answers `ready` once built). Sets this.audio: launch() awaits it, start() watches it.
+   * Once the page's control link is up: its audio graph at the pipeline's rate (the page answers
+   * `ready` once built). Sets this.audio: launch() awaits it, start() watches it.
    */
   private configure(timeline?: StartupTimeline): void {
     const { link } = this.o;
@@ -304,8 +324,9 @@ export class PhonePage {
           this.provisioned = await rc.provision({ fresh: true });
           this.reloading = true;
           await this.page!.reload().finally(() => (this.reloading = false));
-          // The reloaded page builds its graph again (this.audio is the new one).
-          this.configure();
+          // The reloaded page has no graph: it is asked for once registered.
+          this.audio = undefined;
+          this.audioUp = false;
           await this.o.link.whenConnected(CONNECT_TIMEOUT_MS);
           continue;
         }

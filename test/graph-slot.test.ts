@@ -1,8 +1,8 @@
-// The page's audio graph while it builds (browser/graph-slot.ts): what the page does with a graph
-// it started from its URL when `configure` and a call's answer arrive before it is built.
+// The page's audio graph while it builds (browser/graph-slot.ts): what the page does when a call's
+// answer, or another `configure`, arrives before the graph is built.
 import { describe, expect, it } from "vitest";
 import { GraphSlot } from "../browser/graph-slot.ts";
-import { graphQuery, graphSettingsOf, type Command, type GraphSettings } from "../bridge/page-protocol.ts";
+import type { Command, GraphSettings } from "../bridge/page-protocol.ts";
 
 const settings: GraphSettings = { sampleRate: 8000, slots: 4, preferCodec: "PCMU", uplink: "buffered" };
 
@@ -53,7 +53,7 @@ describe("GraphSlot", () => {
     expect(GraphSlot.needsGraph({ type: "call", requestId: "r", to: "101", slot: 1 })).toBe(true);
   });
 
-  it("configure with the settings the URL gave keeps the graph building; other settings build a new one", async () => {
+  it("configure with the same settings keeps the graph building; other settings build a new one", async () => {
     const { made, create } = builds();
     const slot = new GraphSlot(create);
     const first = slot.build(settings);
@@ -86,24 +86,5 @@ describe("GraphSlot", () => {
   it("no graph asked for: ready() fails at once with a clear error", async () => {
     const slot = new GraphSlot(builds().create);
     await expect(slot.ready()).rejects.toThrow(/audio graph not configured/);
-  });
-});
-
-describe("graph settings in the page URL", () => {
-  it("round-trip", () => {
-    expect(graphSettingsOf(new URLSearchParams(`token=x&${graphQuery(settings)}`))).toEqual(settings);
-    const fast: GraphSettings = { sampleRate: 24000, slots: 8, preferCodec: "opus", uplink: "fast" };
-    expect(graphSettingsOf(new URLSearchParams(graphQuery(fast)))).toEqual(fast);
-  });
-
-  it("missing or out of range: none (the page waits for configure)", () => {
-    const q = (over: Record<string, string>) => new URLSearchParams({ sampleRate: "8000", slots: "4", codec: "PCMU", uplink: "buffered", ...over });
-    expect(graphSettingsOf(new URLSearchParams("token=x"))).toBeUndefined();
-    expect(graphSettingsOf(q({ sampleRate: "abc" }))).toBeUndefined();
-    expect(graphSettingsOf(q({ sampleRate: "100" }))).toBeUndefined();
-    expect(graphSettingsOf(q({ slots: "0" }))).toBeUndefined();
-    expect(graphSettingsOf(q({ slots: "2.5" }))).toBeUndefined();
-    expect(graphSettingsOf(q({ codec: "G722" }))).toBeUndefined();
-    expect(graphSettingsOf(q({ uplink: "slow" }))).toBeUndefined();
   });
 });
