@@ -236,7 +236,6 @@ export class PhonePage {
     this.page = page;
     page.on("pageerror", (err) => log.error({ err: (err as Error).message }, "page: uncaught error"));
     page.on("error", (err) => this.lost(`page crashed: ${err.message}`));
-    this.configure(timeline);
   }
 
   /**
