@@ -197,7 +197,7 @@ export function openApi(): Record<string, unknown> {
       "/calls/{id}/unmute": post("unmute"),
       "/calls/{id}/recording": post("start or stop RingCentral's own call recording", schemas.recording),
       "/health": { get: { security: [], summary: "the process is alive", responses: { "200": { description: "ok" } } } },
-      "/ready": { get: { security: [], summary: "Chrome is up, SIP is registered, the page's audio graph is built, and (in a cluster) Redis reachable with an instance lease; not draining", responses: { "200": { description: "ready" }, "503": { description: "not ready; `reason` says why when draining, `cluster.reason` for the cluster" } } } },
+      "/ready": { get: { security: [], summary: "Chrome is up, SIP is registered, and (in a cluster) Redis reachable with an instance lease; not draining", responses: { "200": { description: "ready" }, "503": { description: "not ready; `reason` says why when draining, `cluster.reason` for the cluster" } } } },
       "/admin/drain": { post: { summary: "drain as SIGTERM does: no new call, calls in progress go on until they end or DRAIN_TIMEOUT_S, then the process exits 0", responses: { "202": { description: "{draining: {since, by, callsInProgress, hangUpAt}}" }, "401": errors["401"], "403": errors["403"] } } },
     },
   };

@@ -1,7 +1,8 @@
 /**
  * A call the moment the host has started: start() resolves once the phone is registered, and the
  * page's audio graph may still be building. The answer waits for the graph in the page, so the
- * call has its audio both ways from the start, and /ready is 200 once the graph is up.
+ * call has its audio both ways from the start; /ready is 200 from the start, its `audio` says
+ * whether the graph is built.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dominantHz, toneSpan } from "../twin/caller/analysis.ts";
@@ -17,13 +18,15 @@ describe("a call placed as soon as start() resolves", () => {
     pipeline = await startTestPipeline(() => speakTone(880));
     stack = await startStack({ PIPELINE_URL: pipeline.url });
     graphBuiltAtStart = stack.host.status().audio;
+    // Registered is ready: a call now waits for the graph in the page, it does not fail.
+    expect(await (await fetch(`${stack.httpUrl}/ready`)).json()).toMatchObject({ ready: true, registered: true });
   });
   afterAll(async () => {
     await stack?.stop();
     await pipeline?.close();
   });
 
-  it("is answered with audio both ways, and /ready turns 200 once the graph is built", async () => {
+  it("is answered with audio both ways; /ready is 200 at once and says when the graph is built", async () => {
     const placed = await stack.placeCall({ from: "+15550000440", play: "tone:440", hangupAfterMs: 3000 });
     console.info(`the audio graph was ${graphBuiltAtStart ? "already built" : "still building"} when start() resolved`);
     const stream = await until(() => pipeline.streams.find((s) => s.start?.callSid === placed.telephonySessionId), "the call's stream");
