@@ -15,7 +15,7 @@ const count = z.number().int().min(0).max(2 ** 53);
 const ms = z.number().min(0).max(3_600_000);
 
 const schema = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("ready"), sampleRate: z.number().int().min(8000).max(192_000), userAgent: text }),
+  z.object({ type: z.literal("ready"), sampleRate: z.number().int().min(8000).max(192_000), userAgent: text, buildMs: ms.optional(), startedAtMs: ms.optional() }),
   z.object({ type: z.literal("registered") }),
   z.object({ type: z.literal("registrationFailed"), error: text }),
   z.object({ type: z.literal("sipLost"), reason: text, status: z.number().int().min(100).max(699).optional() }),

@@ -14,8 +14,17 @@ export type PreferredCodec = "PCMU" | "opus";
 /** Where the caller's audio for the pipeline is taken (UPLINK): after Chrome's jitter buffer, or straight from RTP. */
 export type UplinkMode = "buffered" | "fast";
 
+/** What the page's audio graph is built with (`configure`). */
+export interface GraphSettings {
+  sampleRate: number;
+  slots: number;
+  preferCodec: PreferredCodec;
+  uplink?: UplinkMode;
+}
+
 export type Command =
-  | { type: "configure"; sampleRate: number; slots: number; preferCodec: PreferredCodec; uplink?: UplinkMode }
+  /** Build (or keep, when it matches the one built or building) the audio graph; the page answers `ready`. */
+  | ({ type: "configure" } & GraphSettings)
   | { type: "register"; sipInfo: SipInfo; instanceId: string }
   | { type: "unregister"; requestId: string }
   /**
@@ -39,7 +48,8 @@ export type Command =
 export type EndedBy = "remote" | "local" | "failed";
 
 export type PageEvent =
-  | { type: "ready"; sampleRate: number; userAgent: string }
+  /** The graph is built: `buildMs` it took, begun `startedAtMs` after the page's navigation began (start-up diagnostics). */
+  | { type: "ready"; sampleRate: number; userAgent: string; buildMs?: number; startedAtMs?: number }
   | { type: "registered" }
   | { type: "registrationFailed"; error: string }
   /**
@@ -86,4 +96,9 @@ export type PageEvent =
 export function sipStatusOf(text: string): number | undefined {
   const m = /SIP\/2\.0 (\d{3})/.exec(text);
   return m ? Number(m[1]) : undefined;
+}
+
+/** Same graph: a `configure` that asks for what is already built (or building) keeps it. */
+export function sameGraph(a: GraphSettings, b: GraphSettings): boolean {
+  return a.sampleRate === b.sampleRate && a.slots === b.slots && a.preferCodec === b.preferCodec && (a.uplink ?? "buffered") === (b.uplink ?? "buffered");
 }

@@ -21,7 +21,19 @@ export class AudioGraph {
   static async create(opts: { sampleRate: number; slots: number; workletUrl: string; workerUrl: string; mediaUrl: string }): Promise<AudioGraph> {
     // renderSizeHint is newer than the DOM types here; a browser without it keeps 128.
     const ctx = new AudioContext({ sampleRate: opts.sampleRate, latencyHint: "interactive", renderSizeHint: renderQuantum(opts.sampleRate) } as AudioContextOptions);
-    await ctx.audioWorklet.addModule(opts.workletUrl);
+    // The media worker (its script and socket) and the worklet module load at the same time.
+    const channel = new MessageChannel();
+    const worker = new Worker(opts.workerUrl);
+    // Ready means frames can flow: wait for the media socket, not just the audio graph.
+    const mediaOpen = new Promise<void>((resolve, reject) => {
+      worker.onmessage = (e: MessageEvent<{ type: string; code?: number }>) => {
+        if (e.data.type === "open") resolve();
+        if (e.data.type === "closed") reject(new Error(`media link closed (${e.data.code})`));
+      };
+    });
+    worker.postMessage({ type: "init", url: opts.mediaUrl, port: channel.port2 }, [channel.port2]);
+    // Resumed once to prove the context renders (it idles, suspended, until the first call).
+    await Promise.all([ctx.audioWorklet.addModule(opts.workletUrl), mediaOpen, ctx.resume()]);
     const hub = new AudioWorkletNode(ctx, "media-hub", {
       numberOfInputs: opts.slots,
       numberOfOutputs: opts.slots,
@@ -39,19 +51,7 @@ export class AudioGraph {
     // A node is only processed while something pulls it: a silent path to the speakers does.
     const mute = new GainNode(ctx, { gain: 0 });
     hub.connect(mute, 0).connect(ctx.destination);
-    const channel = new MessageChannel();
     hub.port.postMessage({ type: "port", port: channel.port1 }, [channel.port1]);
-    const worker = new Worker(opts.workerUrl);
-    // Ready means frames can flow: wait for the media socket, not just the audio graph.
-    const mediaOpen = new Promise<void>((resolve, reject) => {
-      worker.onmessage = (e: MessageEvent<{ type: string; code?: number }>) => {
-        if (e.data.type === "open") resolve();
-        if (e.data.type === "closed") reject(new Error(`media link closed (${e.data.code})`));
-      };
-    });
-    worker.postMessage({ type: "init", url: opts.mediaUrl, port: channel.port2 }, [channel.port2]);
-    await Promise.all([ctx.resume(), mediaOpen]);
-    // Resumed once to prove the graph renders; idle until the first call.
     await ctx.suspend();
     return new AudioGraph(ctx, hub, dests, worker);
   }

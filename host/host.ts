@@ -35,6 +35,8 @@ export type { PlaceCallOptions } from "./outbound.ts";
 export interface HostStatus {
   chrome: boolean;
   registered: boolean;
+  /** The page's audio graph is built (it finishes after the registration at start). */
+  audio: boolean;
   /** SIP recovery: whether it is reconnecting, on which proxy, since when, the last failure. */
   sip: SipState;
   calls: number;
@@ -199,8 +201,11 @@ export class Host {
     // logs in and provisions (and, in a cluster, while an instance lease is awaited).
     // The link serves the bundle while it builds: Chrome need not wait for it to start.
     const bundle = buildPage().then((b) => (timeline.mark("bundle"), b));
-    const linkUp = this.link.listen(bundle).then(() => bundle);
-    const pageUp = linkUp.then(() => this.phone.prepare(timeline));
+    // Chrome starts once the link listens, while esbuild still runs; a failed build is this
+    // start's error (linkUp below; the page's script requests get a 500).
+    const listening = this.link.listen(bundle);
+    const linkUp = listening.then(() => bundle);
+    const pageUp = listening.then(() => this.phone.prepare(timeline));
     // Both are awaited below; a failure while RingCentral is busy must not surface as unhandled.
     linkUp.catch(() => {});
     pageUp.catch(() => {});
@@ -228,6 +233,7 @@ export class Host {
       throw new Error(describeRcError(err, this.config.ringcentral.serverUrl));
     }
     timeline.mark("provision");
+    this.phone.expectRegistration();
     await linkUp;
     // A page that failed to come up is brought up again by start(), whose error then ends the start.
     await pageUp.catch(() => {});

@@ -53,6 +53,8 @@ export function createHttpApp(host: Host, opts: HttpAppOptions = {}): HttpApp {
     const s = host.status();
     // In a cluster, a host that cannot reach Redis or holds no instance lease claims no call: not ready.
     // A draining host takes no new call: the load balancer and Kubernetes stop sending it work.
+    // Not the audio graph: it finishes just after the registration, and a call answered or placed
+    // meanwhile waits for it in the page (its media from the first packet; `audio` says which).
     const ready = s.chrome && s.registered && s.cluster.ready && !s.draining;
     const reason = s.draining ? `draining since ${s.draining.since} (${s.draining.by}): taking no new call; ${s.draining.callsInProgress} call(s) in progress go on until they end or ${s.draining.hangUpAt}` : null;
     res.status(ready ? 200 : 503).json({ ready, reason, ...s });

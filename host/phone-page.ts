@@ -1,7 +1,7 @@
 import type { Browser, Page } from "puppeteer";
 import type { Logger } from "pino";
 import type { PageLink } from "../bridge/page-link.ts";
-import { sipStatusOf, type PreferredCodec, type UplinkMode } from "../bridge/page-protocol.ts";
+import { sipStatusOf, type GraphSettings, type PreferredCodec, type UplinkMode } from "../bridge/page-protocol.ts";
 import { retryWaitMs } from "./backoff.ts";
 import { launchChrome } from "./chrome.ts";
 import type { Config } from "./config.ts";
@@ -53,6 +53,12 @@ export class PhonePage {
   private page: Page | undefined;
   private provisioned: Provisioned | undefined;
   private registered = false;
+  /** The page's audio graph, asked for once its control link is up (configure → ready); registration does not wait for it. */
+  private audio: Promise<void> | undefined;
+  private audioUp = false;
+  private configures = 0;
+  /** RingCentral has provisioned: the first registration comes next (see expectRegistration()). */
+  private registrationNext = false;
   private recovering = false;
   /** A reload closes the page link on purpose: not a crash to recover from. */
   private reloading = false;
@@ -83,8 +89,9 @@ export class PhonePage {
     });
   }
 
-  get status(): { chrome: boolean; registered: boolean; sip: SipState } {
-    return { chrome: Boolean(this.browser?.connected), registered: this.registered, sip: this.sip.state };
+  /** `audio`: the page's audio graph is built (a call answered before it waits for it). */
+  get status(): { chrome: boolean; registered: boolean; audio: boolean; sip: SipState } {
+    return { chrome: Boolean(this.browser?.connected), registered: this.registered, audio: this.audioUp, sip: this.sip.state };
   }
 
   get deviceId(): string | undefined {
@@ -107,8 +114,8 @@ export class PhonePage {
   }
 
   /**
-   * Chrome, the page and its audio graph, without registering: none of it needs RingCentral, so
-   * the host runs it while it logs in and provisions. start() finishes what this began.
+   * Chrome and the page (and its audio graph while RingCentral is busy), without registering: none of it
+   * needs RingCentral, so the host runs it while it logs in and provisions. start() finishes what this began.
    */
   prepare(timeline?: StartupTimeline): Promise<void> {
     this.preparing = this.bringUp(timeline);
@@ -117,7 +124,11 @@ export class PhonePage {
     return this.preparing;
   }
 
-  /** First registration, with what RingCentral provisioned, on the page prepare() brought up. */
+  /**
+   * First registration, with what RingCentral provisioned, on the page prepare() brought up. It
+   * resolves once the phone is registered: the audio graph may still be building (status.audio
+   * false, /ready 503 until it is), and a call answered meanwhile waits for it in the page.
+   */
   async start(provisioned: Provisioned, timeline?: StartupTimeline): Promise<void> {
     this.provisioned = provisioned;
     const up = await (this.preparing ?? this.prepare(timeline)).then(
@@ -133,6 +144,20 @@ export class PhonePage {
     await this.register();
     timeline?.mark("registered");
     this.startHeartbeat();
+    this.configureAfterRegistering(timeline);
+    // A graph that fails once the phone takes calls: the page is brought up again, as after a crash.
+    const audio = this.audio;
+    audio?.catch((err: Error) => {
+      if (this.audio === audio) this.lost(`the page's audio graph failed: ${err.message}`);
+    });
+  }
+
+  /**
+   * RingCentral has provisioned and start() follows: a page that connects from now on registers
+   * before it builds its audio graph (see configureAfterRegistering()).
+   */
+  expectRegistration(): void {
+    this.registrationNext = true;
   }
 
   /** The page's answer to `register` was a failure: whoever registers logs it and decides. */
@@ -163,13 +188,22 @@ export class PhonePage {
   /** Chrome, the page, its audio graph, and the registration: after a crash. */
   private async launch(): Promise<void> {
     await this.bringUp();
+    await this.registerWithAudio();
+  }
+
+  /** After a relaunch: registered, then the audio graph; a graph that fails fails the relaunch (which is retried). */
+  private async registerWithAudio(): Promise<void> {
     await this.register();
+    this.configureAfterRegistering();
+    await this.audio;
     this.startHeartbeat();
   }
 
-  /** Chrome, the page and its audio graph: everything but the registration. */
+  /** Chrome and the page (its audio graph too while RingCentral is busy): everything but the registration. */
   private async bringUp(timeline?: StartupTimeline): Promise<void> {
     const { config, link, log } = this.o;
+    this.audio = undefined;
+    this.audioUp = false;
     const browser = await launchChrome({
       executablePath: config.chrome.executablePath,
       headless: config.chrome.headless,
@@ -184,22 +218,24 @@ export class PhonePage {
     }
     this.browser = browser;
     timeline?.mark("chrome");
-    log.info({ headless: config.chrome.headless, version: await browser.version() }, "chrome: launched");
     browser.on("disconnected", () => {
       if (this.browser === browser) this.lost("chrome exited");
     });
     // Before any call: ICE gathers loopback candidates only for an origin with media permission.
-    await browser.defaultBrowserContext().overridePermissions(link.origin, ["microphone"]);
-    // The first tab opened the page at launch (one renderer, no second tab); it connects when loaded.
+    const [version] = await Promise.all([browser.version(), browser.defaultBrowserContext().overridePermissions(link.origin, ["microphone"])]);
+    log.info({ headless: config.chrome.headless, version }, "chrome: launched");
+    // The first tab opened the page at launch (one renderer, no second tab); it connects when
+    // loaded. Puppeteer's page object (a dozen DevTools commands into the renderer) only after
+    // that, so it does not compete with the page's script.
+    await link.whenConnected(CONNECT_TIMEOUT_MS);
+    timeline?.mark("page");
+    // RingCentral still busy (a first start's login or sip-provision): the graph meanwhile.
+    if (!this.registrationNext && !this.provisioned) this.configure(timeline);
     const [page] = await browser.pages();
     if (!page) throw new Error("Chrome opened no tab");
     this.page = page;
     page.on("pageerror", (err) => log.error({ err: (err as Error).message }, "page: uncaught error"));
     page.on("error", (err) => this.lost(`page crashed: ${err.message}`));
-    await link.whenConnected(CONNECT_TIMEOUT_MS);
-    timeline?.mark("page");
-    await this.configure();
-    timeline?.mark("audio");
   }
 
   /**
@@ -211,7 +247,8 @@ export class PhonePage {
     let inFlight = false;
     this.heartbeat = setInterval(() => {
       if (inFlight || this.recovering || this.reloading || this.o.stopping()) return;
-      if (!this.o.link.mediaConnected) return this.lost("the page's media link closed");
+      // The media link opens with the graph: only a built graph's link is watched.
+      if (this.audioUp && !this.o.link.mediaConnected) return this.lost("the page's media link closed");
       inFlight = true;
       this.o.link.request({ type: "ping" }, PING_TIMEOUT_MS).then(
         () => (inFlight = false),
@@ -229,13 +266,41 @@ export class PhonePage {
     this.heartbeat = undefined;
   }
 
-  /** Once the page's control link is up: build its audio graph at the pipeline's rate. */
-  private async configure(): Promise<void> {
-    const { link, sampleRate, slots, preferCodec, uplink } = this.o;
-    await link.whenConnected(CONNECT_TIMEOUT_MS);
-    const ready = link.waitFor(["ready"], READY_TIMEOUT_MS, "the page's audio graph to start");
-    link.send({ type: "configure", sampleRate, slots, preferCodec, uplink });
-    await ready;
+  /**
+   * The audio graph once registered, unless it was asked for while RingCentral was busy. Not
+   * before: the page's AudioContext blocks its main thread ≈ 0.3 s on the 2-core machine, which
+   * would hold up the registration by as much.
+   */
+  private configureAfterRegistering(timeline?: StartupTimeline): void {
+    if (!this.audio) this.configure(timeline);
+  }
+
+  private get graphSettings(): GraphSettings {
+    const { sampleRate, slots, preferCodec, uplink } = this.o;
+    return { sampleRate, slots, preferCodec, uplink };
+  }
+
+  /**
+   * Once the page's control link is up: its audio graph at the pipeline's rate (the page answers
+   * `ready` once built). Sets this.audio: launch() awaits it, start() watches it.
+   */
+  private configure(timeline?: StartupTimeline): void {
+    const { link } = this.o;
+    this.audioUp = false;
+    const asked = ++this.configures;
+    const audio = (async () => {
+      await link.whenConnected(CONNECT_TIMEOUT_MS);
+      const ready = link.waitFor(["ready"], READY_TIMEOUT_MS, "the page's audio graph to start");
+      link.send({ type: "configure", ...this.graphSettings });
+      const { buildMs, startedAtMs } = await ready;
+      this.o.log.info({ buildMs, startedAtMs }, "page: audio graph ready");
+      // Not a graph a reload or a relaunch has replaced since.
+      if (asked === this.configures) this.audioUp = true;
+      timeline?.mark("audio");
+    })();
+    // Awaited by whoever registers; until then a failure must not surface as an unhandled rejection.
+    audio.catch(() => {});
+    this.audio = audio;
   }
 
   /**
@@ -258,7 +323,10 @@ export class PhonePage {
           this.provisioned = await rc.provision({ fresh: true });
           this.reloading = true;
           await this.page!.reload().finally(() => (this.reloading = false));
-          await this.configure();
+          // The reloaded page has no graph: it is asked for once registered.
+          this.audio = undefined;
+          this.audioUp = false;
+          await this.o.link.whenConnected(CONNECT_TIMEOUT_MS);
           continue;
         }
         if (refusal === "credentials")
@@ -300,6 +368,7 @@ export class PhonePage {
     this.stopHeartbeat();
     this.sip.cancel();
     this.setRegistered(false);
+    this.audioUp = false;
     this.o.metrics.pageRecoveries.inc();
     this.o.log.error({ why }, "page: lost; ending its calls and relaunching Chrome");
     this.o.onLost(why);
