@@ -14,8 +14,8 @@
  * The level a standing backlog is trimmed down to at first, whatever the call's lead has grown
  * to. Each time the pipeline is late after a trim (the page ran dry with nothing waiting here),
  * the call keeps a frame more, up to the max: a sender whose chunks come later gets the floor it
- * needs. With eight TTS-like senders (500 ms chunks on a timer) on 2 cores, a 20 ms start
- * underran 0–9 times per call in 8 s (μ-law) and 9–18 (Opus), the machine busy; 40 ms 0 and 0–1.
+ * needs. With eight TTS-like senders (500 ms chunks on a timer) on 2 quiet cores, a 20 ms start
+ * underran 20 times in 8 s (μ-law) and 47 (Opus), 40 ms 0 and 3 (docs/ARCHITECTURE.md, Trim).
  */
 export const TRIM_BASE_MS = 40;
 export const TRIM_BASE_MAX_MS = 100;
