@@ -5,6 +5,7 @@ import { startElevenLabsStandin, type ElevenLabsStandinSession } from "../exampl
 import { PageLink } from "../bridge/page-link.ts";
 import { createLogger } from "../host/log.ts";
 import { startStack, until, type Stack } from "./support/stack.ts";
+import { expectAgentHangup, expectBlindTransfer, twinHeardDigits } from "./support/tool-checks.ts";
 
 const KEY = "xi-test-elevenlabs-0123456789abcdef";
 const AGENT = "agent_e2e_0123456789";
@@ -159,15 +160,9 @@ describe("elevenlabs profile", () => {
     const resultOf = (toolCallId: string) => until(() => s.toolResults.find((r) => r.tool_call_id === toolCallId), `the result of ${toolCallId}`, 15_000);
     expect(await resultOf(bad)).toMatchObject({ is_error: true, result: expect.stringMatching(/digits/) });
     expect(await resultOf(dtmf)).toMatchObject({ is_error: false, result: "done" });
-    const heard = await until(async () => {
-      const digits = ((await stack.twinCall(placed.callId)) as unknown as { dtmfHeard: Array<{ digit: string }> }).dtmfHeard.map((d) => d.digit).join("");
-      return digits.length >= 3 ? digits : undefined;
-    }, "the twin to hear the keys", 15_000);
-    expect(heard).toBe("12#");
+    expect(await twinHeardDigits(stack, placed.callId, 3)).toBe("12#");
     s.callTool("hang_up", {});
-    await until(async () => (await stack.twinState(placed.callId)) === "ended", "the hang-up", 15_000);
-    expect((await stack.twinCall(placed.callId)).endReason).toBe("agent-hangup");
-    expect((await view(placed.telephonySessionId)).endReason).toBe("pipeline-hangup");
+    await expectAgentHangup(stack, placed.callId, () => view(placed.telephonySessionId));
     // The tools ran after the greeting had played: the caller heard all of it.
     const rec = await stack.recording(placed.callId);
     const span = toneSpan(rec.samples, rec.rate, GREETING_HZ, -40)!;
@@ -181,11 +176,7 @@ describe("elevenlabs profile", () => {
     const s: ElevenLabsStandinSession = await until(() => standin.sessions[before]?.greetingSent && standin.sessions[before], "the greeting");
     await until(async () => (await stack.twinState(placed.callId)) === "answered", "answer");
     s.callTool("transfer", { number: "16508880041", mode: "blind" });
-    await until(async () => (await stack.twinState(placed.callId)) === "ended", "the transfer", 20_000);
-    const twinCall = (await stack.twinCall(placed.callId)) as Awaited<ReturnType<Stack["twinCall"]>> & { transferTarget: string | null };
-    expect(twinCall).toMatchObject({ endReason: "transferred", transferTarget: "16508880041" });
-    const v = await until(async () => ((await view(placed.telephonySessionId)).state === "ended" ? view(placed.telephonySessionId) : undefined), "the host's record");
-    expect(v).toMatchObject({ endReason: "transferred-blind", transferTarget: "16508880041" });
+    await expectBlindTransfer(stack, placed.callId, "16508880041", () => view(placed.telephonySessionId));
   });
 
   it("a dropped conversation ends the call, even with PIPELINE_DROP_ACTION=reconnect: a new socket would be a new conversation", async () => {

@@ -3,6 +3,7 @@ import { dominantHz, rmsDbfs, toneSpan } from "../twin/caller/analysis.ts";
 import { startRealtimeStandin, type StandinSession } from "../examples/openai-realtime-standin.ts";
 import { PageLink } from "../bridge/page-link.ts";
 import { startStack, until, type Stack } from "./support/stack.ts";
+import { expectAgentHangup, expectBlindTransfer, twinHeardDigits } from "./support/tool-checks.ts";
 
 const KEY = "sk-test-realtime-0123456789abcdef";
 const API_TOKEN = "api-token-realtime-0123456789abcdef";
@@ -95,18 +96,12 @@ describe("openai-realtime profile", () => {
     expect(JSON.parse((await outputOf(bad)).output)).toMatchObject({ ok: false, error: expect.stringMatching(/digits/) });
     expect(JSON.parse((await outputOf(dtmf)).output)).toEqual({ ok: true });
     // The keys reached the caller as RFC 4733 events, in order.
-    const heard = await until(async () => {
-      const digits = ((await stack.twinCall(placed.callId)) as unknown as { dtmfHeard: Array<{ digit: string }> }).dtmfHeard.map((d) => d.digit).join("");
-      return digits.length >= 3 ? digits : undefined;
-    }, "the twin to hear the keys", 15_000);
-    expect(heard).toBe("12#");
+    expect(await twinHeardDigits(stack, placed.callId, 3)).toBe("12#");
     // Each output is followed by a response.create, so the model goes on.
     const creates = () => s.events.filter((e) => e.type === "response.create").length;
     await until(() => creates() >= 3, "a response.create after each output");
     s.callTool("hang_up", {});
-    await until(async () => (await stack.twinState(placed.callId)) === "ended", "the hang-up", 15_000);
-    expect((await stack.twinCall(placed.callId)).endReason).toBe("agent-hangup");
-    expect((await view(placed.telephonySessionId)).endReason).toBe("pipeline-hangup");
+    await expectAgentHangup(stack, placed.callId, () => view(placed.telephonySessionId));
     // The tools ran after the greeting had played: the caller heard all of it.
     const rec = await stack.recording(placed.callId);
     const span = toneSpan(rec.samples, rec.rate, GREETING_HZ, -40)!;
@@ -120,12 +115,7 @@ describe("openai-realtime profile", () => {
     const s: StandinSession = await until(() => standin.sessions[before]?.greetingSent && standin.sessions[before], "the greeting");
     await until(async () => (await stack.twinState(placed.callId)) === "answered", "answer");
     s.callTool("transfer", { number: "16508880040", mode: "blind" });
-    await until(async () => (await stack.twinState(placed.callId)) === "ended", "the transfer", 20_000);
-    const twinCall = (await stack.twinCall(placed.callId)) as Awaited<ReturnType<Stack["twinCall"]>> & { transferTarget: string | null };
-    // The REFER reached RingCentral's side with the number the model gave.
-    expect(twinCall).toMatchObject({ endReason: "transferred", transferTarget: "16508880040" });
-    const v = await until(async () => ((await view(placed.telephonySessionId)).state === "ended" ? view(placed.telephonySessionId) : undefined), "the host's record");
-    expect(v).toMatchObject({ endReason: "transferred-blind", transferTarget: "16508880040" });
+    await expectBlindTransfer(stack, placed.callId, "16508880040", () => view(placed.telephonySessionId));
   });
 
   it("per call: POST /calls chooses the tools, voice and instructions; a tool not offered is refused to the model", async () => {
