@@ -127,7 +127,7 @@ export class PhonePage {
   /**
    * First registration, with what RingCentral provisioned, on the page prepare() brought up. It
    * resolves once the phone is registered: the audio graph may still be building (status.audio
-   * false, /ready 503 until it is), and a call answered meanwhile waits for it in the page.
+   * false until it is; /ready does not wait for it), and a call answered meanwhile waits for it in the page.
    */
   async start(provisioned: Provisioned, timeline?: StartupTimeline): Promise<void> {
     this.provisioned = provisioned;
